@@ -1,0 +1,105 @@
+"""The encoder contract: a functional Keras model from images to depth + 1 feature maps."""
+
+import keras
+
+from backbones import registry
+from backbones.torch_layers import channel_axis, identity, standardize_data_format
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Encoder(keras.Model):
+    """Maps an image batch to ``depth + 1`` features at strides 1, 2, 4, ..., 2**depth.
+
+    Attributes: ``out_channels`` (list, one per feature), ``output_stride``
+    (``min(output_stride, 2**depth)``, as SMP reports it) and ``depth``. The first
+    feature is the input itself. Layer names are SMP's torch module paths, so
+    ``weight_ports`` ports SMP encoder checkpoints to it key by key.
+    """
+
+    def __init__(
+        self,
+        encoder_name,
+        in_channels=3,
+        depth=5,
+        output_stride=32,
+        data_format=None,
+        name="encoder",
+        **kwargs,
+    ):
+        spec = registry.validate(encoder_name, depth, output_stride)
+        data_format = standardize_data_format(data_format)
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}.")
+        shape = (None, None, in_channels) if data_format == "channels_last" else (in_channels, None, None)
+        inputs = keras.Input(shape, name="image")
+        features = spec["builder"](inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec["params"])
+        features = [identity(inputs, name="input_feature")] + list(features[1:])
+        full = keras.Model(inputs, features)
+        outputs = features[: depth + 1]
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        used = {id(layer) for layer in self.layers}
+        # Layers past `depth` are not computed but keep the weights SMP's state_dict holds.
+        dormant = [layer for layer in full.layers if id(layer) not in used and layer.weights]
+        for layer in dormant:
+            layer.trainable = False
+        self.dormant_layers = dormant
+        self.encoder_name = encoder_name
+        self.in_channels = in_channels
+        self.depth = depth
+        self.data_format = data_format
+        self._output_stride_arg = output_stride
+        self.out_channels = [in_channels] + spec["out_channels"][1 : depth + 1]
+        self.output_stride = min(output_stride, 2**depth)
+        self.first_conv = spec["first_conv"]
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder_name": self.encoder_name,
+            "in_channels": self.in_channels,
+            "depth": self.depth,
+            "output_stride": self._output_stride_arg,
+            "data_format": self.data_format,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def get_encoder(name, in_channels=3, depth=5, weights=None, output_stride=32, data_format=None, **kwargs):
+    """Build encoder ``name``; with ``weights`` (e.g. "imagenet") load SMP's pretrained weights.
+
+    Pretrained 3-channel first-conv weights are adapted to ``in_channels`` by SMP's rule.
+    Extra keyword arguments are accepted and ignored, as SMP does for its native encoders.
+    """
+    encoder = Encoder(name, in_channels=in_channels, depth=depth, output_stride=output_stride, data_format=data_format)
+    if weights is not None:
+        load_pretrained(encoder, weights)
+    return encoder
+
+
+# Classifier heads that SMP's encoders drop from their pretrained checkpoints.
+_CLASSIFIER_PREFIXES = ("fc.", "last_linear.", "classifier.", "_fc.", "head.", "linear.")
+
+
+def load_pretrained(encoder, weights):
+    """Download (or take from the cache) SMP's checkpoint ``weights`` for ``encoder`` and load it."""
+    from weight_ports import hub
+    from weight_ports.first_conv import adapt_first_conv
+    from weight_ports.readers import read_state_dict
+    from weight_ports.translate import load_state_dict
+
+    entry = registry.weights_entry(encoder.encoder_name, weights)
+    path = hub.download_file(entry["repo_id"], "model.safetensors", revision=entry.get("revision"), what=f"encoder {encoder.encoder_name!r} weights {weights!r}")
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(_CLASSIFIER_PREFIXES)}
+    key = f"{encoder.first_conv}.weight"
+    if encoder.in_channels != 3 and key in state:
+        state[key] = adapt_first_conv(state[key], encoder.in_channels)
+    load_state_dict(encoder, state, strict=True)
+    return encoder
+
+
+def feature_channel_axis(encoder):
+    return channel_axis(encoder.data_format)
