@@ -34,14 +34,10 @@ class Encoder(keras.Model):
         inputs = keras.Input(shape, name="image")
         features = spec["builder"](inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec["params"])
         features = [identity(inputs, name="input_feature")] + list(features[1:])
-        full = keras.Model(inputs, features)
         outputs = features[: depth + 1]
+        dormant = find_dormant_layers(inputs, outputs, features[depth + 1 :])
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        used = {id(layer) for layer in self.layers}
         # Layers past `depth` are not computed but keep the weights SMP's state_dict holds.
-        dormant = [layer for layer in full.layers if id(layer) not in used and layer.weights]
-        for layer in dormant:
-            layer.trainable = False
         self.dormant_layers = dormant
         self.encoder_name = encoder_name
         self.in_channels = in_channels
@@ -66,6 +62,24 @@ class Encoder(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def find_dormant_layers(inputs, outputs, extra_tensors):
+    """Layers with weights that feed ``extra_tensors`` but not ``outputs``, frozen.
+
+    SMP modules sometimes hold parameters that their forward never uses (a ResNet's
+    deeper stages at a small depth, an attention on a missing skip). keras-seg builds
+    them too, so checkpoints round-trip key for key, but leaves them out of the graph.
+    """
+    extra_tensors = [t for t in extra_tensors if t is not None]
+    if not extra_tensors:
+        return []
+    used = {id(layer) for layer in keras.Model(inputs, outputs).layers}
+    full = keras.Model(inputs, list(outputs) + list(extra_tensors))
+    dormant = [layer for layer in full.layers if id(layer) not in used and layer.weights]
+    for layer in dormant:
+        layer.trainable = False
+    return dormant
 
 
 def get_encoder(name, in_channels=3, depth=5, weights=None, output_stride=32, data_format=None, **kwargs):

@@ -69,7 +69,7 @@ def write_safetensors(state_dict, path, metadata=None):
 
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
-    arrays = {k: np.ascontiguousarray(v) for k, v in state_dict.items()}
+    arrays = {k: np.ascontiguousarray(v) if np.ndim(v) else np.asarray(v) for k, v in state_dict.items()}
     try:
         save_file(arrays, tmp, metadata=metadata or {"format": "pt"})
         os.replace(tmp, path)

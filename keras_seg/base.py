@@ -1,0 +1,168 @@
+"""SegmentationModel: encoder -> decoder -> segmentation head [-> classification head].
+
+Every architecture subclasses it and only supplies its decoder; the pipeline, the
+heads, the input check, encoder freezing, configs and SMP checkpoint I/O live here.
+"""
+
+import keras
+
+from backbones.encoder import find_dormant_layers, get_encoder
+from backbones.torch_layers import spatial_axes, standardize_data_format
+from keras_seg.heads import classification_head, segmentation_head, validate_aux_params
+
+
+class InputShapeError(ValueError, RuntimeError):
+    """Input height/width not divisible as the architecture needs (SMP raises RuntimeError)."""
+
+
+class SegmentationModel(keras.Model):
+    """A functional Keras segmentation model built from SMP-style parts.
+
+    Subclasses call ``super().__init__`` with the built ``encoder``, a ``decoder``
+    function ``decoder(features, dormant) -> tensor`` (append tensors that only exist to
+    hold SMP weights to ``dormant``), the head settings, and ``config``: the
+    constructor arguments, returned by ``get_config`` and written to SMP's config.json.
+    """
+
+    requires_divisible_input_shape = True
+    smp_name_prefix = "model"
+
+    def __init__(
+        self,
+        *,
+        encoder,
+        decoder,
+        config,
+        classes,
+        activation=None,
+        aux_params=None,
+        head_kernel_size=3,
+        head_upsampling=1,
+        name=None,
+        **kwargs,
+    ):
+        data_format = encoder.data_format
+        aux_params = validate_aux_params(aux_params)
+        inputs = keras.Input(encoder.input.shape[1:], name="image")
+        features = encoder(inputs)
+        dormant = []
+        x = decoder(features, dormant)
+        masks = segmentation_head(
+            x, classes, data_format, kernel_size=head_kernel_size, activation=activation, upsampling=head_upsampling
+        )
+        outputs = masks
+        if aux_params is not None:
+            outputs = [masks, classification_head(features[-1], aux_params, data_format)]
+        dormant_layers = find_dormant_layers(inputs, outputs if isinstance(outputs, list) else [outputs], dormant)
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"{self.smp_name_prefix}-{config['encoder_name']}", **kwargs)
+        self.encoder = encoder
+        self.dormant_layers = dormant_layers
+        self.data_format = data_format
+        self._smp_config = dict(config)
+        self._is_encoder_frozen = False
+
+    # -- configuration -----------------------------------------------------------------
+    @property
+    def config(self):
+        """SMP's constructor arguments of this model (what config.json holds)."""
+        return dict(self._smp_config)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "data_format": self.data_format, **self.config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- input check ---------------------------------------------------------------------
+    def check_input_shape(self, x):
+        """Raise InputShapeError when H or W is not a multiple of the encoder's output stride."""
+        if not self.requires_divisible_input_shape:
+            return
+        shape = getattr(x, "shape", None)
+        if shape is None or len(shape) != 4:
+            return
+        h, w = (shape[a] for a in spatial_axes(self.data_format))
+        if not isinstance(h, int) or not isinstance(w, int):
+            return  # dynamic sizes inside a traced graph: checked where they are known
+        stride = self.encoder.output_stride
+        if h % stride or w % stride:
+            new_h = (h // stride + 1) * stride if h % stride else h
+            new_w = (w // stride + 1) * stride if w % stride else w
+            raise InputShapeError(
+                f"Wrong input shape height={h}, width={w}. Expected image height and width divisible by "
+                f"{stride}. Consider pad your images to shape ({new_h}, {new_w})."
+            )
+
+    def call(self, inputs, training=None, mask=None):
+        self.check_input_shape(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    # -- encoder freezing ----------------------------------------------------------------
+    def freeze_encoder(self):
+        """Stop training the encoder: no weight updates, BatchNorm in inference mode (as SMP).
+
+        Recompile the model afterwards for model.fit to pick the change up.
+        """
+        self.encoder.trainable = False
+        self._is_encoder_frozen = True
+
+    def unfreeze_encoder(self):
+        """Undo ``freeze_encoder``."""
+        self.encoder.trainable = True
+        for layer in getattr(self.encoder, "dormant_layers", []):
+            layer.trainable = False
+        self._is_encoder_frozen = False
+
+    # -- SMP checkpoints -------------------------------------------------------------------
+    def save_pretrained(self, save_directory, dataset=None, metrics=None, push_to_hub=False, repo_id=None, **kwargs):
+        """Write SMP's format (config.json, model.safetensors, README.md) to ``save_directory``."""
+        from keras_seg.hub import save_pretrained
+
+        return save_pretrained(self, save_directory, dataset=dataset, metrics=metrics, push_to_hub=push_to_hub, repo_id=repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id, strict=True, **overrides):
+        """Load an SMP checkpoint folder or hub repository into this architecture."""
+        from keras_seg.hub import from_pretrained
+
+        return from_pretrained(path_or_repo_id, strict=strict, expected_class=cls, **overrides)
+
+    def torch_state_dict(self):
+        """SMP-layout state_dict (``{key: numpy array}``) of this model."""
+        from weight_ports.translate import state_dict
+
+        return state_dict(self)
+
+    def load_torch_state_dict(self, state, strict=True):
+        """Load an SMP-layout state_dict; see ``weight_ports.translate.load_state_dict``."""
+        from weight_ports.translate import load_state_dict
+
+        return load_state_dict(self, state, strict=strict)
+
+
+def build_encoder(encoder_name, in_channels, depth, weights, output_stride=32, data_format=None):
+    """The encoder for a model; validates arguments with messages naming them."""
+    data_format = standardize_data_format(data_format)
+    return get_encoder(encoder_name, in_channels=in_channels, depth=depth, weights=weights, output_stride=output_stride, data_format=data_format)
+
+
+def pop_deprecated(kwargs, old, new, value, default):
+    """SMP's deprecated keyword ``old`` renamed to ``new``: warn and use it when given."""
+    import warnings
+
+    if old in kwargs:
+        warnings.warn(f"`{old}` is deprecated and will be removed; use `{new}` instead.", DeprecationWarning, stacklevel=3)
+        old_value = kwargs.pop(old)
+        return old_value if value == default else value
+    return value
+
+
+def split_model_kwargs(kwargs, model_name):
+    """Keep Keras Model kwargs (trainable, dtype); drop SMP's private '_' keys; reject the rest."""
+    keep = {k: kwargs.pop(k) for k in ("trainable", "dtype") if k in kwargs}
+    for k in [k for k in kwargs if k.startswith("_")]:
+        kwargs.pop(k)
+    if kwargs:
+        raise TypeError(f"{model_name} got unexpected keyword arguments {sorted(kwargs)}.")
+    return keep

@@ -1,0 +1,1 @@
+"""One folder per architecture: its decoder and its model class."""

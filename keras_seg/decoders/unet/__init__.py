@@ -1,0 +1,3 @@
+from keras_seg.decoders.unet.model import Unet
+
+__all__ = ["Unet"]

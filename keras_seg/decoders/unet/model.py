@@ -1,0 +1,74 @@
+"""Unet (Ronneberger et al., 2015) with SMP's constructor and defaults."""
+
+import functools
+
+import keras
+
+from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.decoders.unet.decoder import unet_decoder
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Unet(SegmentationModel):
+    """Unet: encoder, then decoder blocks that upsample to each skip connection's size.
+
+    Accepts any input size (the decoder resizes to every skip's exact size), like SMP.
+    Arguments are SMP's (see its documentation); ``data_format`` picks channels_last
+    (default from ``keras.config.image_data_format()``) or channels_first.
+    """
+
+    requires_divisible_input_shape = False
+    smp_name_prefix = "u"
+
+    def __init__(
+        self,
+        encoder_name="resnet34",
+        encoder_depth=5,
+        encoder_weights="imagenet",
+        decoder_use_norm="batchnorm",
+        decoder_channels=(256, 128, 64, 32, 16),
+        decoder_attention_type=None,
+        decoder_interpolation="nearest",
+        in_channels=3,
+        classes=1,
+        activation=None,
+        aux_params=None,
+        data_format=None,
+        name=None,
+        **kwargs,
+    ):
+        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm, "batchnorm")
+        model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        decoder_channels = list(decoder_channels)
+        if len(decoder_channels) != encoder_depth:
+            raise ValueError(
+                f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
+            )
+        encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
+        decoder = functools.partial(
+            unet_decoder,
+            encoder_channels=encoder.out_channels,
+            decoder_channels=decoder_channels,
+            use_norm=decoder_use_norm,
+            attention_type=decoder_attention_type,
+            interpolation=decoder_interpolation,
+            add_center_block=encoder_name.startswith("vgg"),
+            data_format=encoder.data_format,
+        )
+        config = dict(
+            encoder_name=encoder_name,
+            encoder_depth=encoder_depth,
+            encoder_weights=encoder_weights,
+            decoder_use_norm=decoder_use_norm,
+            decoder_channels=decoder_channels,
+            decoder_attention_type=decoder_attention_type,
+            decoder_interpolation=decoder_interpolation,
+            in_channels=in_channels,
+            classes=classes,
+            activation=activation,
+            aux_params=aux_params,
+        )
+        super().__init__(
+            encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
+            aux_params=aux_params, head_kernel_size=3, head_upsampling=1, name=name, **model_kwargs,
+        )

@@ -1,0 +1,149 @@
+"""SMP's checkpoint format: config.json (with _model_class) + model.safetensors + README.md.
+
+``save_pretrained`` writes torch-layout tensors under SMP's keys, so
+``segmentation_models_pytorch.from_pretrained`` loads the folder; ``from_pretrained``
+reads folders written by SMP (or by keras-seg), locally or from the Hugging Face hub.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from weight_ports.readers import read_state_dict, write_safetensors
+from weight_ports.translate import load_state_dict, state_dict
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _read_config(path_or_repo_id, revision=None):
+    local = os.path.join(os.fspath(path_or_repo_id), "config.json")
+    if os.path.isfile(local):
+        return local, os.fspath(path_or_repo_id)
+    if os.path.isdir(os.fspath(path_or_repo_id)):
+        raise FileNotFoundError(f"{path_or_repo_id!r} has no config.json; it is not a save_pretrained folder.")
+    from weight_ports.hub import download_file
+
+    return download_file(str(path_or_repo_id), "config.json", revision=revision), None
+
+
+def _weights_path(folder, repo_id, revision):
+    if folder is not None:
+        for name in WEIGHT_FILES:
+            if os.path.isfile(os.path.join(folder, name)):
+                return os.path.join(folder, name)
+        raise FileNotFoundError(f"{folder!r} holds no weights file; expected one of {WEIGHT_FILES}.")
+    from weight_ports.hub import download_file
+
+    return download_file(repo_id, "model.safetensors", revision=revision)
+
+
+def from_pretrained(path_or_repo_id, strict=True, expected_class=None, **overrides):
+    """Build the model a save_pretrained folder (or hub repo) describes and load its weights.
+
+    Keyword overrides replace config values (e.g. ``classes=5``); with ``strict=False``
+    tensors whose shapes no longer fit are skipped with a warning, SMP's fine-tuning
+    pattern. Encoder weights are never downloaded: the checkpoint holds them all.
+    """
+    from keras_seg.architectures import get_architecture
+
+    revision = overrides.pop("revision", None)
+    config_path, folder = _read_config(path_or_repo_id, revision)
+    with open(config_path) as f:
+        config = json.load(f)
+    class_name = config.pop("_model_class", None)
+    if class_name is None:
+        raise ValueError(f"{config_path} has no '_model_class'; it was not written by save_pretrained.")
+    cls = get_architecture(class_name)
+    if expected_class is not None and not issubclass(cls, expected_class) and expected_class.__name__ != "SegmentationModel":
+        raise ValueError(f"The checkpoint holds a {class_name}, not a {expected_class.__name__}.")
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    config.update(overrides)
+    config.setdefault("encoder_weights", None)
+    build_config = dict(config, encoder_weights=None)
+    model = cls(**build_config)
+    model._smp_config["encoder_weights"] = config["encoder_weights"]
+    load_state_dict(model, read_state_dict(_weights_path(folder, str(path_or_repo_id), revision)), strict=strict)
+    return model
+
+
+MODEL_CARD = """---
+library_name: keras-seg
+license: mit
+pipeline_tag: image-segmentation
+tags:
+- segmentation-models-pytorch
+- semantic-segmentation
+- keras
+---
+# {model_class} Model Card
+
+Saved by keras-seg in segmentation_models_pytorch's format. Load it with either library:
+
+```python
+import keras_seg
+model = keras_seg.from_pretrained("<save-directory-or-this-repo>")
+
+import segmentation_models_pytorch as smp
+model = smp.from_pretrained("<save-directory-or-this-repo>")
+```
+
+## Model init parameters
+```json
+{params}
+```
+
+## Model metrics
+```json
+{metrics}
+```
+
+## Dataset
+Dataset name: {dataset}
+"""
+
+
+def _atomic_write_text(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_pretrained(model, save_directory, dataset=None, metrics=None, push_to_hub=False, repo_id=None, **hub_kwargs):
+    """Write ``model`` in SMP's format; optionally upload the folder with huggingface_hub.
+
+    Files are written into a temporary folder beside the target and moved into place
+    one by one with atomic renames, so an error leaves no half-written file.
+    """
+    save_directory = os.fspath(save_directory)
+    os.makedirs(save_directory, exist_ok=True)
+    config = dict(model.config)
+    if callable(config.get("activation")):
+        raise ValueError("A model with a callable activation cannot be saved in SMP's format; use an activation name.")
+    config["_model_class"] = type(model).__name__
+    params = {k: v for k, v in config.items() if not k.startswith("_")}
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=save_directory)
+    try:
+        write_safetensors(state_dict(model), os.path.join(staging, "model.safetensors"), metadata={"format": "pt"})
+        _atomic_write_text(os.path.join(staging, "config.json"), json.dumps(config, indent=2, sort_keys=True))
+        card = MODEL_CARD.format(
+            model_class=type(model).__name__,
+            params=json.dumps(params, indent=2, sort_keys=True),
+            metrics=json.dumps(metrics, indent=2) if metrics is not None else "[More Information Needed]",
+            dataset=dataset if dataset is not None else "[More Information Needed]",
+        )
+        _atomic_write_text(os.path.join(staging, "README.md"), card)
+        for name in ("model.safetensors", "config.json", "README.md"):
+            os.replace(os.path.join(staging, name), os.path.join(save_directory, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if push_to_hub:
+        from huggingface_hub import HfApi
+
+        if repo_id is None:
+            raise ValueError("push_to_hub=True needs repo_id='user/name'.")
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True, private=hub_kwargs.pop("private", None))
+        api.upload_folder(repo_id=repo_id, folder_path=save_directory, **hub_kwargs)
+    return save_directory
