@@ -1,26 +1,29 @@
 """keras-seg: segmentation_models_pytorch architectures as Keras 3 models.
 
 The same model code runs on the torch, TensorFlow and JAX backends (KERAS_BACKEND),
-reads and writes SMP checkpoints, and trains with ``model.fit``.
+reads and writes SMP checkpoints, and trains with ``model.fit``. Every architecture
+in ``keras_seg/decoders/`` is exported here under its class name (Unet, FPN, ...).
 """
 
 from backbones import get_encoder, list_encoders, register_encoder
-from keras_seg.architectures import ARCHITECTURES, create_model, register_architecture
+from keras_seg.architectures import ARCHITECTURES, create_model, get_architecture, register_architecture
 from keras_seg.base import InputShapeError, SegmentationModel
-from keras_seg.decoders.unet import Unet
 from keras_seg.hub import from_pretrained
 
 __version__ = "0.1.0"
+
+globals().update({cls.__name__: cls for cls in ARCHITECTURES.values()})
 
 __all__ = [
     "ARCHITECTURES",
     "InputShapeError",
     "SegmentationModel",
-    "Unet",
     "create_model",
     "from_pretrained",
+    "get_architecture",
     "get_encoder",
     "list_encoders",
     "register_architecture",
     "register_encoder",
+    *sorted(cls.__name__ for cls in ARCHITECTURES.values()),
 ]

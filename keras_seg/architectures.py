@@ -1,14 +1,35 @@
-"""The architecture registry (SMP's lowercase keys) and ``create_model``."""
+"""The architecture registry (SMP's lowercase keys) and ``create_model``.
 
-from keras_seg.decoders.unet import Unet
+Every package under ``keras_seg/decoders/`` that exports a SegmentationModel
+subclass in its ``__all__`` is registered automatically, so adding an architecture
+is adding a folder.
+"""
 
-ARCHITECTURES = {cls.__name__.lower(): cls for cls in (Unet,)}
+import importlib
+import pkgutil
+
+from keras_seg import decoders
+from keras_seg.base import SegmentationModel
+
+ARCHITECTURES = {}
 
 
 def register_architecture(cls):
     """Make ``cls`` known to create_model and from_pretrained under ``cls.__name__.lower()``."""
     ARCHITECTURES[cls.__name__.lower()] = cls
     return cls
+
+
+def _discover():
+    for info in sorted(pkgutil.iter_modules(decoders.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{decoders.__name__}.{info.name}")
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, SegmentationModel):
+                register_architecture(obj)
+
+
+_discover()
 
 
 def get_architecture(arch):

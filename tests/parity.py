@@ -1,0 +1,151 @@
+"""Helpers that compare keras-seg with SMP (the reference) and exercise models.
+
+Every comparison goes through SMP's own checkpoint format: the SMP model (random
+weights, randomised BatchNorm statistics) is written with SMP's save_pretrained and
+read with keras_seg.from_pretrained, so each parity test also tests interop.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import torch
+
+import keras_seg
+
+BACKEND = keras.backend.backend()
+
+
+def randomize_batchnorm(module, seed=0):
+    """Give every BatchNorm non-default statistics and affine parameters (in place)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            if m.weight is not None:
+                m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+    return module
+
+
+def smp_model(cls_name, seed=0, **kwargs):
+    """An SMP model in eval mode with seeded random weights and randomised BatchNorms."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(seed)
+    kwargs.setdefault("encoder_weights", None)
+    model = getattr(smp, cls_name)(**kwargs).eval()
+    return randomize_batchnorm(model, seed)
+
+
+def to_keras(smp_module, data_format, **overrides):
+    """Port an SMP model through SMP's save_pretrained and keras_seg.from_pretrained."""
+    with tempfile.TemporaryDirectory() as d:
+        smp_module.save_pretrained(d)
+        return keras_seg.from_pretrained(d, data_format=data_format, **overrides)
+
+
+def image(shape_nchw, seed=0):
+    return np.random.RandomState(seed).rand(*shape_nchw).astype("float32")
+
+
+def to_format(x_nchw, data_format):
+    return x_nchw if data_format == "channels_first" else np.transpose(x_nchw, (0, 2, 3, 1))
+
+
+def to_nchw(x, data_format):
+    x = keras.ops.convert_to_numpy(x)
+    return x if data_format == "channels_first" or x.ndim != 4 else np.transpose(x, (0, 3, 1, 2))
+
+
+def run_smp(model, x_nchw):
+    with torch.inference_mode():
+        out = model(torch.from_numpy(x_nchw))
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return [o.numpy() for o in outs]
+
+
+def run_keras(model, x_nchw, data_format):
+    out = model(to_format(x_nchw, data_format), training=False)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return [to_nchw(o, data_format) for o in outs]
+
+
+def relative_error(actual, expected):
+    """Max abs difference relative to the reference output's scale (max abs value)."""
+    scale = max(float(np.abs(expected).max()), 1e-6)
+    return float(np.abs(np.asarray(actual, "float64") - expected).max()) / scale
+
+
+def assert_parity(smp_module, x_nchw, data_format, tol=1e-4, **overrides):
+    """Port ``smp_module``, run both on ``x_nchw``; every output agrees within ``tol`` of its scale."""
+    model = to_keras(smp_module, data_format, **overrides)
+    expected = run_smp(smp_module, x_nchw)
+    actual = run_keras(model, x_nchw, data_format)
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert a.shape == e.shape, (a.shape, e.shape)
+        err = relative_error(a, e)
+        assert err < tol, f"relative error {err:.2e} >= {tol:.0e} on {BACKEND}/{data_format}"
+    return model
+
+
+def assert_state_dicts_identical(a, b):
+    """Two torch state_dicts hold the same keys and bit-identical tensors."""
+    assert set(a) == set(b), sorted(set(a) ^ set(b))[:10]
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+
+def train_step_gradients(model, x, y):
+    """One loss/gradient computation; returns the gradient arrays (per backend)."""
+    loss_fn = keras.losses.MeanSquaredError()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            out = out[0] if isinstance(out, (list, tuple)) else out
+            loss = loss_fn(y, out)
+        grads = tape.gradient(loss, model.trainable_variables)
+        return [keras.ops.convert_to_numpy(g) for g in grads if g is not None]
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def compute(tv):
+            out, _ = model.stateless_call(tv, non_trainable, x, training=True)
+            out = out[0] if isinstance(out, (list, tuple)) else out
+            return loss_fn(y, out)
+
+        return [np.asarray(g) for g in jax.grad(compute)(trainable)]
+    model.zero_grad()
+    out = model(x, training=True)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    loss = loss_fn(y, out)
+    loss.backward()
+    return [v.value.grad.cpu().numpy() for v in model.trainable_variables if v.value.grad is not None]
+
+
+def assert_trains(model, x_nchw, data_format):
+    """A training step yields finite, non-zero gradients for the model's variables."""
+    x = to_format(x_nchw, data_format)
+    out = model(x, training=False)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    y = np.random.RandomState(1).rand(*keras.ops.shape(out)).astype("float32")
+    grads = train_step_gradients(model, x, y)
+    assert len(grads) > 0
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    assert any(np.abs(g).max() > 0 for g in grads)
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="keras_seg_test_")
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("os", "tempfile", "keras", "np", "torch")]

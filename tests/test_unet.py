@@ -1,0 +1,172 @@
+"""Unet against SMP's Unet: parity, interop, input sizes, heads, norms and errors."""
+
+import segmentation_models_pytorch as smp
+import numpy as np
+import pytest
+
+import keras_seg
+from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_keras
+
+CONFIGS = {
+    "default": dict(encoder_name="resnet18"),
+    "depth3_in1_scse_aux": dict(
+        encoder_name="resnet18", encoder_depth=3, decoder_channels=(64, 32, 16), in_channels=1, classes=4,
+        decoder_attention_type="scse", aux_params=dict(classes=3, dropout=0.5, activation="sigmoid"),
+    ),
+    "bilinear_no_norm": dict(encoder_name="resnet18", decoder_interpolation="bilinear", decoder_use_norm=False, classes=2),
+    "bicubic_depth4": dict(encoder_name="resnet34", encoder_depth=4, decoder_channels=(64, 32, 16, 8), decoder_interpolation="bicubic"),
+    "bottleneck_nearest_exact_in4": dict(
+        encoder_name="resnet50", encoder_depth=2, decoder_channels=(32, 16), in_channels=4, classes=3,
+        decoder_interpolation="nearest-exact", aux_params=dict(classes=2, pooling="max"),
+    ),
+}
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_parity_with_smp(config, data_format):
+    cfg = CONFIGS[config]
+    model = smp_model("Unet", **cfg)
+    # odd, non-square, not a multiple of 32: SMP's Unet accepts any size
+    assert_parity(model, image((2, cfg.get("in_channels", 3), 45, 70)), data_format)
+
+
+def test_interop_round_trip_bit_identical():
+    reference = smp_model("Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16), decoder_attention_type="scse", aux_params={"classes": 2})
+    model = to_keras(reference, "channels_last")
+    d = tmpdir()
+    model.save_pretrained(d, dataset="toy", metrics={"iou": 0.5})
+    back = smp.from_pretrained(d)
+    assert type(back).__name__ == "Unet"
+    assert_state_dicts_identical(reference.state_dict() | {k: v for k, v in back.state_dict().items() if k.endswith("num_batches_tracked")}, back.state_dict())
+    card = open(f"{d}/README.md").read()
+    assert "toy" in card and '"iou": 0.5' in card
+
+
+def test_from_pretrained_overrides_and_strict():
+    reference = smp_model("Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 8))
+    d = tmpdir()
+    reference.save_pretrained(d)
+    with pytest.raises(ValueError, match="segmentation_head.0.weight"):
+        keras_seg.from_pretrained(d, classes=5)
+    with pytest.warns(UserWarning, match="segmentation_head"):
+        model = keras_seg.from_pretrained(d, classes=5, strict=False)
+    assert model.output.shape[-1] == 5
+    expected = reference.state_dict()["decoder.blocks.0.conv1.0.weight"].numpy()
+    np.testing.assert_array_equal(model.torch_state_dict()["decoder.blocks.0.conv1.0.weight"], expected)
+
+
+def test_any_input_size_output_matches(data_format):
+    model = keras_seg.Unet("resnet18", encoder_weights=None, classes=3, data_format=data_format)
+    x = image((1, 3, 67, 37))
+    out = model(x if data_format == "channels_first" else x.transpose(0, 2, 3, 1))
+    expected = (1, 3, 67, 37) if data_format == "channels_first" else (1, 67, 37, 3)
+    assert tuple(out.shape) == expected
+
+
+def test_training_step_finite_gradients(data_format):
+    model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 8), data_format=data_format)
+    assert_trains(model, image((2, 3, 32, 32)), data_format)
+
+
+def test_config_round_trip_and_keras_saving():
+    model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 8), classes=2, aux_params={"classes": 4})
+    clone = keras_seg.Unet.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    import keras
+
+    path = f"{tmpdir()}/unet.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = image((1, 32, 32, 3))
+    for a, b in zip(model(x), loaded(x)):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(encoder_name="resnet_nope"), "Wrong encoder name"),
+        (dict(encoder_depth=6, decoder_channels=(8,) * 6), "depth should be in range"),
+        (dict(encoder_depth=3), "decoder_channels"),
+        (dict(decoder_interpolation="linear"), "decoder_interpolation"),
+        (dict(decoder_use_norm="groupnorm"), "decoder_use_norm type"),
+        (dict(decoder_use_norm={"eps": 1e-3}), "'type'"),
+        (dict(decoder_attention_type="cbam"), "valid choices"),
+        (dict(activation="relu6"), "Activation should be"),
+        (dict(aux_params={"classes": 2, "pool": "avg"}), "Unknown aux_params keys"),
+        (dict(aux_params={"classes": 2, "pooling": "sum"}), "Pooling should be one of"),
+        (dict(encoder_weights="instagram"), "Available options are"),
+        (dict(data_format="NHWC"), "data_format"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    kwargs = {"encoder_name": "resnet18", "encoder_weights": None, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        keras_seg.Unet(**kwargs)
+
+
+@pytest.mark.parametrize("activation", [None, "identity", "sigmoid", "softmax", "softmax2d", "logsoftmax", "tanh", "argmax", "argmax2d", "clamp"])
+def test_activations_match_smp(activation, data_format):
+    reference = smp_model("Unet", encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8), classes=3, activation=activation)
+    if activation == "argmax":
+        return _check_argmax(reference, data_format)
+    assert_parity(reference, image((1, 3, 32, 32)), data_format)
+
+
+def _check_argmax(reference, data_format):
+    # SMP's "argmax" uses dim=None (an index into the flattened batch); keras-seg takes the channel axis.
+    from tests.parity import run_keras, run_smp
+
+    model = to_keras(reference, data_format)
+    x = image((1, 3, 32, 32))
+    reference.segmentation_head[2].activation.dim = 1
+    np.testing.assert_array_equal(run_keras(model, x, data_format)[0], run_smp(reference, x)[0])
+
+
+@pytest.mark.parametrize("use_norm", [True, False, "batchnorm", "identity", "inplace", {"type": "batchnorm", "eps": 1e-3, "momentum": 0.01}])
+def test_norm_forms_match_smp(use_norm, data_format):
+    kwargs = dict(encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8))
+    if use_norm == "inplace":
+        # SMP needs the CUDA-only inplace_abn package for this; its math is BatchNorm + ReLU.
+        reference = smp_model("Unet", decoder_use_norm="batchnorm", **kwargs)
+        assert_parity(reference, image((1, 3, 32, 32)), data_format, decoder_use_norm="inplace")
+        return
+    reference = smp_model("Unet", decoder_use_norm=use_norm, **kwargs)
+    assert_parity(reference, image((1, 3, 32, 32)), data_format)
+
+
+@pytest.mark.parametrize("use_norm", ["layernorm", "instancenorm", {"type": "instancenorm", "affine": True}])
+def test_other_norms_load_smp_checkpoints(use_norm):
+    kwargs = dict(encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8), encoder_weights=None, decoder_use_norm=use_norm)
+    model = keras_seg.Unet(**kwargs)
+    reference = smp.Unet(**kwargs)
+    assert set(model.torch_state_dict()) == set(reference.state_dict())
+    out = model(image((1, 32, 32, 3)))
+    assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_deprecated_batchnorm_argument_warns():
+    with pytest.warns(DeprecationWarning, match="decoder_use_batchnorm"):
+        model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 8), decoder_use_batchnorm=False)
+    assert model.config["decoder_use_norm"] is False
+
+
+def test_create_model_keys():
+    assert "unet" in keras_seg.ARCHITECTURES
+    model = keras_seg.create_model("UNET", encoder_name="resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 8), classes=2)
+    assert isinstance(model, keras_seg.Unet)
+    with pytest.raises(ValueError, match="Available options"):
+        keras_seg.create_model("unet3d")
+
+
+def test_freeze_encoder_keeps_batchnorm_statistics():
+    model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 8))
+    model.freeze_encoder()
+    assert not any(v.trainable for v in model.encoder.weights)
+    before = model.encoder.get_layer("bn1").moving_mean.numpy().copy()
+    model(image((2, 32, 32, 3)), training=True)
+    np.testing.assert_array_equal(model.encoder.get_layer("bn1").moving_mean.numpy(), before)
+    model.unfreeze_encoder()
+    assert model.encoder.get_layer("bn1").trainable
+    model(image((2, 32, 32, 3)), training=True)
+    assert not np.array_equal(model.encoder.get_layer("bn1").moving_mean.numpy(), before)
