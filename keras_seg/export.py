@@ -1,0 +1,137 @@
+"""Export keras-seg models to TF SavedModel, TFLite (LiteRT) and ONNX, and check the artifacts.
+
+Exports use a fixed input signature (batch and spatial size), which every runtime
+handles; the exported artifact is then run and compared with the Keras model,
+because a converter can succeed and still produce wrong numbers.
+
+SavedModel and TFLite are produced by TensorFlow. On the torch and JAX backends the
+model is saved as ``.keras`` and exported by a TensorFlow-backend subprocess
+(``python -m keras_seg.export``), since the same weights and graph load on any backend.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+
+FORMATS = ("tf_saved_model", "litert", "onnx")
+
+
+def _check_format(format):
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; valid formats are {FORMATS}.")
+
+
+def input_signature(model, input_size, batch_size=1):
+    """The fixed ``keras.InputSpec`` list for ``model`` at ``input_size=(H, W)``."""
+    if input_size is None or len(input_size) != 2:
+        raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
+    h, w = (int(v) for v in input_size)
+    if hasattr(model, "check_input_shape"):
+        shape = (batch_size, h, w, 3) if model.data_format == "channels_last" else (batch_size, 3, h, w)
+        model.check_input_shape(keras.KerasTensor(shape))
+    in_shape = list(model.input.shape[1:])
+    axes = (0, 1) if model.data_format == "channels_last" else (1, 2)
+    in_shape[axes[0]], in_shape[axes[1]] = h, w
+    return [keras.InputSpec(shape=(batch_size, *in_shape), dtype="float32")]
+
+
+def export_model(model, path, format="tf_saved_model", input_size=(256, 256), batch_size=1):
+    """Export ``model`` to ``path`` in ``format`` for inputs of ``input_size`` = (H, W).
+
+    litert paths must end in ``.tflite``. Returns ``path``.
+    """
+    _check_format(format)
+    path = os.fspath(path)
+    if format == "litert" and not path.endswith(".tflite"):
+        raise ValueError(f"A LiteRT export path must end in '.tflite', got {path!r}.")
+    if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow(model, path, format, input_size, batch_size)
+    signature = input_signature(model, input_size, batch_size)
+    model.export(path, format=format, input_signature=signature, verbose=False)
+    return path
+
+
+def _export_in_tensorflow(model, path, format, input_size, batch_size):
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_path = os.path.join(tmp, "model.keras")
+        model.save(keras_path)
+        env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+        cmd = [sys.executable, "-m", "keras_seg.export", keras_path, path, "--format", format,
+               "--input-size", str(input_size[0]), str(input_size[1]), "--batch-size", str(batch_size)]
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"Export to {format} in a TensorFlow subprocess failed:\n{result.stderr[-4000:]}")
+    return path
+
+
+def run_exported(path, format, x):
+    """Run an exported artifact on the numpy batch ``x``; returns a list of numpy outputs."""
+    _check_format(format)
+    x = np.asarray(x, "float32")
+    if format == "tf_saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)  # keep a reference: serve() uses its variables
+        out = loaded.serve(tf.constant(x))
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [np.asarray(o) for o in outs]
+    if format == "litert":
+        interpreter = _tflite_interpreter(path)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        details = sorted(interpreter.get_output_details(), key=lambda d: d["name"])
+        return [interpreter.get_tensor(d["index"]) for d in details]
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise ImportError("Running ONNX exports needs onnxruntime (pip install onnxruntime).") from e
+    session = onnxruntime.InferenceSession(path)
+    return session.run(None, {session.get_inputs()[0].name: x})
+
+
+def _tflite_interpreter(path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=path)
+
+
+def compare_exported(model, path, format, x):
+    """Max absolute difference between the Keras model and the exported artifact on ``x``."""
+    expected = model(x, training=False)
+    expected = expected if isinstance(expected, (list, tuple)) else [expected]
+    expected = [keras.ops.convert_to_numpy(e) for e in expected]
+    actual = run_exported(path, format, x)
+    if len(actual) != len(expected):
+        raise AssertionError(f"{format} artifact has {len(actual)} outputs, the model {len(expected)}.")
+    if len(actual) > 1:  # match outputs by shape (TFLite orders them by name)
+        actual = sorted(actual, key=lambda a: a.shape)
+        expected = sorted(expected, key=lambda a: a.shape)
+    return max(float(np.abs(a - e).max()) for a, e in zip(actual, expected))
+
+
+def _main(argv=None):
+    parser = argparse.ArgumentParser(description="Export a .keras segmentation model.")
+    parser.add_argument("model")
+    parser.add_argument("output")
+    parser.add_argument("--format", default="tf_saved_model", choices=FORMATS)
+    parser.add_argument("--input-size", nargs=2, type=int, default=(256, 256))
+    parser.add_argument("--batch-size", type=int, default=1)
+    args = parser.parse_args(argv)
+    import keras_seg  # noqa: F401  (registers the model classes)
+
+    model = keras.saving.load_model(args.model)
+    export_model(model, args.output, args.format, tuple(args.input_size), args.batch_size)
+
+
+if __name__ == "__main__":
+    _main()
