@@ -1,0 +1,100 @@
+"""Checkpoint reading (never unpickling), strict/non-strict loading, atomic SMP-format writing."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import save_file
+
+import keras_seg
+from weight_ports.first_conv import adapt_first_conv
+from weight_ports.readers import read_state_dict
+from weight_ports.translate import StateDictMismatchError, load_state_dict, state_dict
+
+
+def _small_unet(**kwargs):
+    return keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 8), **kwargs)
+
+
+def test_reads_safetensors_and_torch_files(tmp_path):
+    tensors = {"a.weight": np.arange(6, dtype="float32").reshape(2, 3)}
+    save_file(tensors, str(tmp_path / "m.safetensors"))
+    torch.save({"state_dict": {"a.weight": torch.arange(6.0).reshape(2, 3)}}, tmp_path / "m.pth")
+    for name in ("m.safetensors", "m.pth"):
+        np.testing.assert_array_equal(read_state_dict(tmp_path / name)["a.weight"], tensors["a.weight"])
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_refuses_to_unpickle_arbitrary_objects(tmp_path):
+    torch.save({"weight": torch.ones(1), "payload": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        read_state_dict(tmp_path / "evil.pt")
+
+
+def test_rejects_unknown_formats_and_missing_files(tmp_path):
+    (tmp_path / "m.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"\.safetensors"):
+        read_state_dict(tmp_path / "m.npz")
+    with pytest.raises(FileNotFoundError):
+        read_state_dict(tmp_path / "none.safetensors")
+
+
+def test_strict_load_lists_every_problem_and_changes_nothing():
+    model = _small_unet()
+    state = state_dict(model)
+    before = state_dict(model)["segmentation_head.0.weight"].copy()
+    state["segmentation_head.0.weight"] = np.zeros((5, 8, 3, 3), "float32")
+    state.pop("decoder.blocks.0.conv1.0.weight")
+    state["extra.weight"] = np.zeros(3, "float32")
+    with pytest.raises(StateDictMismatchError) as info:
+        load_state_dict(model, state)
+    message = str(info.value)
+    assert "missing keys" in message and "decoder.blocks.0.conv1.0.weight" in message
+    assert "unexpected keys" in message and "extra.weight" in message
+    assert "shape-mismatched" in message and "(5, 8, 3, 3) -> (1, 8, 3, 3)" in message
+    np.testing.assert_array_equal(state_dict(model)["segmentation_head.0.weight"], before)
+
+
+def test_non_strict_load_warns_and_loads_what_fits():
+    model = _small_unet()
+    state = {k: v + 1 if v.dtype == np.float32 else v for k, v in state_dict(model).items()}
+    state["segmentation_head.0.weight"] = np.zeros((5, 8, 3, 3), "float32")
+    with pytest.warns(UserWarning, match="segmentation_head.0.weight"):
+        load_state_dict(model, state, strict=False)
+    np.testing.assert_array_equal(state_dict(model)["encoder.conv1.weight"], state["encoder.conv1.weight"])
+
+
+def test_first_conv_rule():
+    w = np.random.RandomState(0).rand(4, 3, 3, 3).astype("float32")
+    np.testing.assert_allclose(adapt_first_conv(w, 1), w.sum(1, keepdims=True))
+    np.testing.assert_allclose(adapt_first_conv(w, 2), w[:, :2] * 1.5)
+    np.testing.assert_allclose(adapt_first_conv(w, 4), np.concatenate([w, w[:, :1]], 1) * 0.75)
+    with pytest.raises(ValueError, match="O, 3, kh, kw"):
+        adapt_first_conv(w[:, :2], 4)
+
+
+def test_save_pretrained_leaves_nothing_half_written(tmp_path, monkeypatch):
+    model = _small_unet()
+    target = tmp_path / "ckpt"
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("keras_seg.hub.write_safetensors", boom)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_pretrained(target)
+    assert list(target.iterdir()) == []
+
+
+def test_from_pretrained_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        keras_seg.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"encoder_name": "resnet18"}')
+    with pytest.raises(ValueError, match="_model_class"):
+        keras_seg.from_pretrained(tmp_path)
