@@ -139,8 +139,14 @@ def test_norm_forms_match_smp(use_norm, data_format):
 def test_other_norms_load_smp_checkpoints(use_norm):
     kwargs = dict(encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8), encoder_weights=None, decoder_use_norm=use_norm)
     model = keras_seg.Unet(**kwargs)
-    reference = smp.Unet(**kwargs)
-    assert set(model.torch_state_dict()) == set(reference.state_dict())
+    if use_norm == "instancenorm":
+        # SMP 0.6.0 cannot build this: its initializer fills the absent affine weight.
+        with pytest.raises(AttributeError):
+            smp.Unet(**kwargs)
+        assert not any(".conv1.1." in k for k in model.torch_state_dict())
+    else:
+        reference = smp.Unet(**kwargs)
+        assert set(model.torch_state_dict()) == set(reference.state_dict())
     out = model(image((1, 32, 32, 3)))
     assert np.all(np.isfinite(np.asarray(out)))
 
