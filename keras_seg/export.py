@@ -49,6 +49,8 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
     path = os.fspath(path)
     if format == "litert" and not path.endswith(".tflite"):
         raise ValueError(f"A LiteRT export path must end in '.tflite', got {path!r}.")
+    if input_size is None or len(input_size) != 2:
+        raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
     if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow(model, path, format, input_size, batch_size)
     signature = input_signature(model, input_size, batch_size)
