@@ -9,6 +9,7 @@ from backbones import get_encoder, list_encoders, register_encoder
 from keras_seg.architectures import ARCHITECTURES, create_model, get_architecture, register_architecture
 from keras_seg.base import InputShapeError, SegmentationModel
 from keras_seg.hub import from_pretrained
+from keras_seg import losses, metrics  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,8 @@ __all__ = [
     "InputShapeError",
     "SegmentationModel",
     "create_model",
+    "losses",
+    "metrics",
     "from_pretrained",
     "get_architecture",
     "get_encoder",
