@@ -1,0 +1,3 @@
+from keras_seg.decoders.upernet.model import UPerNet
+
+__all__ = ["UPerNet"]
