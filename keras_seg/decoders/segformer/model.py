@@ -1,0 +1,63 @@
+"""Segformer's decoder (Xie et al., 2021) on any encoder, with SMP's constructor and defaults."""
+
+import functools
+
+import keras
+
+from keras_seg.base import SegmentationModel, build_encoder, split_model_kwargs
+from keras_seg.decoders.segformer.decoder import segformer_decoder
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Segformer(SegmentationModel):
+    """Segformer: per-level MLPs, all resized to 1/4 of the input, fused, head x``upsampling``.
+
+    ``encoder_depth`` must be at least 3. Arguments are SMP's; ``data_format`` picks
+    channels_last (default from ``keras.config.image_data_format()``) or channels_first.
+    """
+
+    requires_divisible_input_shape = True
+    smp_name_prefix = "segformer"
+
+    def __init__(
+        self,
+        encoder_name="resnet34",
+        encoder_depth=5,
+        encoder_weights="imagenet",
+        decoder_segmentation_channels=256,
+        in_channels=3,
+        classes=1,
+        activation=None,
+        upsampling=4,
+        aux_params=None,
+        data_format=None,
+        name=None,
+        **kwargs,
+    ):
+        model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        if isinstance(encoder_depth, int) and encoder_depth < 3:
+            raise ValueError(
+                f"Encoder depth for Segformer decoder cannot be less than 3, got {encoder_depth}: encoder_depth must be at least 3."
+            )
+        encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
+        decoder = functools.partial(
+            segformer_decoder,
+            encoder_channels=encoder.out_channels,
+            segmentation_channels=decoder_segmentation_channels,
+            data_format=encoder.data_format,
+        )
+        config = dict(
+            encoder_name=encoder_name,
+            encoder_depth=encoder_depth,
+            encoder_weights=encoder_weights,
+            decoder_segmentation_channels=decoder_segmentation_channels,
+            in_channels=in_channels,
+            classes=classes,
+            activation=activation,
+            upsampling=upsampling,
+            aux_params=aux_params,
+        )
+        super().__init__(
+            encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
+            aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, name=name, **model_kwargs,
+        )
