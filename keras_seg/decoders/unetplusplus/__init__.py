@@ -1,0 +1,3 @@
+from keras_seg.decoders.unetplusplus.model import UnetPlusPlus
+
+__all__ = ["UnetPlusPlus"]
