@@ -1,0 +1,76 @@
+"""MA-Net (Fan et al., 2020) with SMP's constructor and defaults."""
+
+import functools
+
+import keras
+
+from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.decoders.manet.decoder import manet_decoder
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class MAnet(SegmentationModel):
+    """MAnet: multi-scale attention net (position-wise attention on the deepest feature,
+    multi-scale fusion attention at each skip).
+
+    Input height and width must be divisible by the encoder's output stride
+    (``2**encoder_depth``), as in SMP. Arguments are SMP's; ``data_format`` picks
+    channels_last (default from ``keras.config.image_data_format()``) or channels_first.
+    """
+
+    requires_divisible_input_shape = True
+    smp_name_prefix = "manet"
+
+    def __init__(
+        self,
+        encoder_name="resnet34",
+        encoder_depth=5,
+        encoder_weights="imagenet",
+        decoder_use_norm="batchnorm",
+        decoder_channels=(256, 128, 64, 32, 16),
+        decoder_pab_channels=64,
+        decoder_interpolation="nearest",
+        in_channels=3,
+        classes=1,
+        activation=None,
+        aux_params=None,
+        data_format=None,
+        name=None,
+        **kwargs,
+    ):
+        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm, "batchnorm")
+        model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        decoder_channels = list(decoder_channels)
+        if len(decoder_channels) != encoder_depth:
+            raise ValueError(
+                f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
+            )
+        if not isinstance(decoder_pab_channels, int) or decoder_pab_channels < 1:
+            raise ValueError(f"decoder_pab_channels must be a positive integer, got {decoder_pab_channels!r}.")
+        encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
+        decoder = functools.partial(
+            manet_decoder,
+            encoder_channels=encoder.out_channels,
+            decoder_channels=decoder_channels,
+            use_norm=decoder_use_norm,
+            pab_channels=decoder_pab_channels,
+            interpolation=decoder_interpolation,
+            data_format=encoder.data_format,
+        )
+        config = dict(
+            encoder_name=encoder_name,
+            encoder_depth=encoder_depth,
+            encoder_weights=encoder_weights,
+            decoder_use_norm=decoder_use_norm,
+            decoder_channels=decoder_channels,
+            decoder_pab_channels=decoder_pab_channels,
+            decoder_interpolation=decoder_interpolation,
+            in_channels=in_channels,
+            classes=classes,
+            activation=activation,
+            aux_params=aux_params,
+        )
+        super().__init__(
+            encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
+            aux_params=aux_params, head_kernel_size=3, head_upsampling=1, name=name, **model_kwargs,
+        )
