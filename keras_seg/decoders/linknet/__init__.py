@@ -1,0 +1,3 @@
+from keras_seg.decoders.linknet.model import Linknet
+
+__all__ = ["Linknet"]

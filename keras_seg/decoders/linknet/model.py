@@ -1,0 +1,62 @@
+"""LinkNet (Chaurasia and Culurciello, 2017) with SMP's constructor and defaults."""
+
+import functools
+
+import keras
+
+from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.decoders.linknet.decoder import linknet_decoder
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Linknet(SegmentationModel):
+    """Linknet: an encoder and a light decoder whose blocks are summed with the skips.
+
+    Input height and width must be divisible by the encoder's output stride
+    (``2**encoder_depth``), as in SMP. Arguments are SMP's; ``data_format`` picks
+    channels_last (default from ``keras.config.image_data_format()``) or channels_first.
+    """
+
+    requires_divisible_input_shape = True
+    smp_name_prefix = "link"
+
+    def __init__(
+        self,
+        encoder_name="resnet34",
+        encoder_depth=5,
+        encoder_weights="imagenet",
+        decoder_use_norm="batchnorm",
+        in_channels=3,
+        classes=1,
+        activation=None,
+        aux_params=None,
+        data_format=None,
+        name=None,
+        **kwargs,
+    ):
+        if encoder_name.startswith("mit_b"):
+            raise ValueError(f"Encoder `{encoder_name}` is not supported for Linknet")
+        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm, "batchnorm")
+        model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
+        decoder = functools.partial(
+            linknet_decoder,
+            encoder_channels=encoder.out_channels,
+            n_blocks=encoder_depth,
+            use_norm=decoder_use_norm,
+            data_format=encoder.data_format,
+        )
+        config = dict(
+            encoder_name=encoder_name,
+            encoder_depth=encoder_depth,
+            encoder_weights=encoder_weights,
+            decoder_use_norm=decoder_use_norm,
+            in_channels=in_channels,
+            classes=classes,
+            activation=activation,
+            aux_params=aux_params,
+        )
+        super().__init__(
+            encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
+            aux_params=aux_params, head_kernel_size=1, head_upsampling=1, name=name, **model_kwargs,
+        )

@@ -1,0 +1,77 @@
+"""Linknet against SMP's Linknet: parity (transposed convs), interop, init, training, input check, errors."""
+
+import numpy as np
+import pytest
+import segmentation_models_pytorch as smp
+
+import keras_seg
+from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+
+CONFIGS = {
+    "depth3": dict(encoder_name="resnet18", encoder_depth=3),
+    "depth5_resnet34_in2_no_norm_aux": dict(
+        encoder_name="resnet34", in_channels=2, classes=3, decoder_use_norm=False, aux_params=dict(classes=2, activation="softmax")
+    ),
+}
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_parity_with_smp(config, data_format):
+    cfg = CONFIGS[config]
+    assert_parity(smp_model("Linknet", **cfg), image((2, cfg.get("in_channels", 3), 64, 96)), data_format)
+
+
+def test_interop_round_trip_bit_identical():
+    reference = smp_model("Linknet", encoder_name="resnet18", encoder_depth=4, aux_params={"classes": 2})
+    model = to_keras(reference, "channels_last")
+    d = tmpdir()
+    model.save_pretrained(d)
+    back = smp.from_pretrained(d)
+    assert type(back).__name__ == "Linknet"
+    counters = {k: v for k, v in back.state_dict().items() if k.endswith("num_batches_tracked")}
+    assert_state_dicts_identical(reference.state_dict() | counters, back.state_dict())
+    assert model.name == "link-resnet18"
+
+
+def test_transposed_conv_keeps_torch_default_init():
+    # SMP's initialize_decoder skips ConvTranspose2d: U(+-1/sqrt(fan_in)) for kernel and bias, fan_in = O*4*4.
+    state = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3).torch_state_dict()
+    weight, bias = state["decoder.blocks.0.block.1.0.weight"], state["decoder.blocks.0.block.1.0.bias"]
+    bound = 1 / np.sqrt(weight.shape[1] * 16)
+    assert weight.shape == (32, 32, 4, 4)  # resnet18 at depth 3: 128 // 4
+    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.9 * bound
+    assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0
+
+
+def test_training_step_finite_gradients():
+    model = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3)
+    assert_trains(model, image((2, 3, 32, 32)), "channels_last")
+
+
+def test_non_divisible_input_raises():
+    model = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3)
+    with pytest.raises(keras_seg.InputShapeError, match=r"divisible by 8.*\(40, 32\)"):
+        model(to_format(image((1, 3, 36, 32)), "channels_last"))
+
+
+def test_deprecated_batchnorm_argument_and_config():
+    with pytest.warns(DeprecationWarning, match="decoder_use_batchnorm"):
+        model = keras_seg.create_model("linknet", encoder_name="resnet18", encoder_weights=None, encoder_depth=2, decoder_use_batchnorm=False)
+    assert isinstance(model, keras_seg.Linknet) and model.config["decoder_use_norm"] is False
+    clone = keras_seg.Linknet.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(encoder_name="mit_b0"), "not supported for Linknet"),
+        (dict(encoder_depth=6), "depth should be in range"),
+        (dict(encoder_depth=2, decoder_use_norm="groupnorm"), "decoder_use_norm type"),
+        (dict(encoder_depth=2, activation="relu6"), "Activation should be"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    kwargs = {"encoder_name": "resnet18", "encoder_weights": None, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        keras_seg.Linknet(**kwargs)
