@@ -4,8 +4,12 @@ Import this after tests/conftest.py has imported torch / SMP (it does so
 before Keras because of an import-order segfault with TensorFlow).
 """
 
+import json
+import os
+
 import keras
 import numpy as np
+import pytest
 import torch
 
 BACKEND = keras.backend.backend()
@@ -28,11 +32,13 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def keras_value_and_grad(fn, y_pred):
+def keras_value_and_grad(fn, y_pred, compiled=False):
     """Value of ``fn(y_pred)`` (a Keras computation) and its gradient with
     respect to ``y_pred``, using the active backend's autodiff.
 
-    ``fn`` must return a tensor; the gradient is taken of its sum.
+    ``fn`` must return a tensor; the gradient is taken of its sum. With
+    ``compiled=True`` the computation runs under ``jax.jit`` /
+    ``tf.function`` (torch: eagerly, as Keras does).
     """
     y_pred = np.asarray(y_pred, dtype="float32")
     if BACKEND == "torch":
@@ -44,12 +50,16 @@ def keras_value_and_grad(fn, y_pred):
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        x = tf.constant(y_pred)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = fn(x)
-            total = tf.reduce_sum(out)
-        grad = tape.gradient(total, x)
+        def value_and_grad(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = fn(x)
+                total = tf.reduce_sum(out)
+            return out, tape.gradient(total, x)
+
+        if compiled:
+            value_and_grad = tf.function(value_and_grad)
+        out, grad = value_and_grad(tf.constant(y_pred))
         return out.numpy(), (None if grad is None else grad.numpy())
     if BACKEND == "jax":
         import jax
@@ -59,12 +69,14 @@ def keras_value_and_grad(fn, y_pred):
             out = fn(p)
             return jnp.sum(out), out
 
-        # One XLA compilation per case (eager JAX compiles every primitive
-        # for every new shape, which is much slower); also checks that the
-        # computation is jit-traceable.
-        (_, out), grad = (jax.value_and_grad(total, has_aux=True))(
-            jnp.asarray(y_pred)
-        )
+        # Eager on purpose: JAX caches its per-primitive compilations by
+        # shape, and most cases share shapes, which is much cheaper than one
+        # jit compilation per case. Traceability is checked by the
+        # compiled=True cases of test_losses.py and the fit tests.
+        value_and_grad = jax.value_and_grad(total, has_aux=True)
+        if compiled:
+            value_and_grad = jax.jit(value_and_grad)
+        (_, out), grad = value_and_grad(jnp.asarray(y_pred))
         return np.asarray(out), np.asarray(grad)
     raise NotImplementedError(BACKEND)
 
@@ -84,7 +96,7 @@ def torch_value_and_grad(fn, y_pred_nchw):
 class ErrorLog:
     """Records the largest absolute differences seen (for the report)."""
 
-    worst = {"value": 0.0, "grad": 0.0, "metric": 0.0}
+    worst = {}
 
     @classmethod
     def record(cls, kind, a, b):
@@ -92,8 +104,10 @@ class ErrorLog:
         b = np.asarray(b, dtype="float64")
         finite = np.isfinite(a) & np.isfinite(b)
         if finite.any():
-            err = float(np.max(np.abs(a[finite] - b[finite])))
-            cls.worst[kind] = max(cls.worst[kind], err)
+            diff = np.abs(a[finite] - b[finite])
+            rel = diff / np.maximum(np.abs(b[finite]), 1.0)
+            for key, err in ((kind, diff.max()), (kind + "_rel", rel.max())):
+                cls.worst[key] = max(cls.worst.get(key, 0.0), float(err))
 
 
 def assert_close(actual, expected, kind="value", atol=1e-5, rtol=1e-5):
@@ -102,3 +116,14 @@ def assert_close(actual, expected, kind="value", atol=1e-5, rtol=1e-5):
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     ErrorLog.record(kind, actual, expected)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module", autouse=False)
+def report_worst_errors():
+    """Module fixture: with KERAS_SEG_PARITY_REPORT=path set, append the
+    largest differences measured against SMP to that file (JSON lines)."""
+    yield
+    path = os.environ.get("KERAS_SEG_PARITY_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"backend": BACKEND, **ErrorLog.worst}) + "\n")

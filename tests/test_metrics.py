@@ -15,10 +15,13 @@ from keras_seg import losses as kl
 from keras_seg import metrics as km
 from tests._loss_utils import BACKEND
 from tests._loss_utils import assert_close
+from tests._loss_utils import report_worst_errors  # noqa: F401
 from tests._loss_utils import nhwc_to_nchw
 from tests._loss_utils import to_numpy
 
 B, MC, ML = "binary", "multiclass", "multilabel"
+
+pytestmark = pytest.mark.usefixtures("report_worst_errors")
 
 FUNCTIONS = [
     "fbeta_score",
@@ -443,8 +446,7 @@ def test_stateful_channels_first():
     assert_close(to_numpy(m.result()), ref.numpy(), "metric")
 
 
-@pytest.mark.parametrize("reduction", ["macro", "micro-imagewise"])
-def test_metric_in_compile_evaluate(reduction):
+def test_metric_in_compile_evaluate():
     """Graph-mode accumulation over 3 batches inside evaluate()."""
     rng = np.random.default_rng(14)
     x = rng.normal(size=(6, 8, 8, 3)).astype("float32")
@@ -452,24 +454,33 @@ def test_metric_in_compile_evaluate(reduction):
     y[:, :2] = 255
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))
+    reductions = ["macro", "micro-imagewise", "weighted-imagewise"]
+    weights = [0.2, 0.3, 0.5]
+    metrics = []
+    for r in reductions:
+        cw = weights if "weighted" in r else None
+        metrics += [
+            km.IoUScore(MC, num_classes=3, ignore_index=255, reduction=r,
+                        class_weights=cw, name=f"iou_{r}"),
+            km.FScore(MC, beta=0.5, num_classes=3, ignore_index=255,
+                      reduction=r, class_weights=cw, name=f"f05_{r}"),
+        ]
     model.compile(
         loss=kl.SoftCrossEntropyLoss(ignore_index=255),
-        metrics=[
-            km.IoUScore(MC, num_classes=3, ignore_index=255,
-                        reduction=reduction, name="iou"),
-            km.FScore(MC, beta=0.5, num_classes=3, ignore_index=255,
-                      reduction=reduction, name="f05"),
-        ],
+        metrics=metrics,
         jit_compile=BACKEND == "jax",
     )
     logs = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
     preds = to_numpy(model.predict(x, batch_size=6, verbose=0)).argmax(-1)
     stats = smp.metrics.get_stats(torch.tensor(preds), torch.tensor(y),
                                   mode=MC, num_classes=3, ignore_index=255)
-    assert_close(logs["iou"], smp.metrics.iou_score(*stats, reduction=reduction)
-                 .numpy(), "metric", atol=1e-5)
-    assert_close(logs["f05"], smp.metrics.fbeta_score(
-        *stats, beta=0.5, reduction=reduction).numpy(), "metric", atol=1e-5)
+    for r in reductions:
+        cw = weights if "weighted" in r else None
+        assert_close(logs[f"iou_{r}"], smp.metrics.iou_score(
+            *stats, reduction=r, class_weights=cw).numpy(), "metric")
+        assert_close(logs[f"f05_{r}"], smp.metrics.fbeta_score(
+            *stats, beta=0.5, reduction=r, class_weights=cw).numpy(),
+            "metric")
 
 
 def test_metric_in_fit_binary_from_logits():

@@ -96,26 +96,25 @@ def lovasz_grad(gt_sorted):
 
 def _sort_descending(errors, valid, invalid_key):
     """Permutation sorting ``errors`` descending, invalid entries last."""
-    key = ops.where(valid > 0, errors, invalid_key)
-    return ops.argsort(-key, axis=-1)
+    return ops.argsort(ops.where(valid > 0, -errors, -invalid_key), axis=-1)
 
 
 def lovasz_hinge_rows(logits, labels, valid):
     """Binary Lovasz hinge for each row of ``(R, P)`` tensors.
 
     ``labels`` is 0/1, ``valid`` 0/1 (0 = ignored pixel). Ignored pixels are
-    sorted to the end and contribute nothing, which equals removing them.
+    sorted to the end with a zero error and zero label, so they contribute
+    nothing, which equals removing them (shapes stay static for jit / XLA).
     A row without valid pixels gives 0.
     """
     labels = labels * valid
     signs = 2.0 * labels - 1.0
     errors = 1.0 - logits * signs
     perm = _sort_descending(errors, valid, float("-inf"))
-    errors_sorted = ops.take_along_axis(errors, perm, axis=-1)
+    errors_sorted = ops.take_along_axis(errors * valid, perm, axis=-1)
     gt_sorted = ops.take_along_axis(labels, perm, axis=-1)
-    valid_sorted = ops.take_along_axis(valid, perm, axis=-1)
     grad = lovasz_grad(gt_sorted)
-    return ops.sum(ops.relu(errors_sorted) * valid_sorted * grad, axis=-1)
+    return ops.sum(ops.relu(errors_sorted) * grad, axis=-1)
 
 
 def lovasz_softmax_rows(probas, fg, valid):
@@ -128,15 +127,12 @@ def lovasz_softmax_rows(probas, fg, valid):
     """
     fg_t = ops.moveaxis(fg, -1, 1)  # (R, C, P)
     probas_t = ops.moveaxis(probas, -1, 1)
-    valid_t = ops.expand_dims(valid, 1) * ops.ones_like(fg_t)
-    errors = ops.abs(fg_t - probas_t)
+    valid_t = ops.expand_dims(valid, 1)
+    errors = ops.abs(fg_t - probas_t) * valid_t
     perm = _sort_descending(errors, valid_t, -1.0)
     errors_sorted = ops.take_along_axis(errors, perm, axis=-1)
     fg_sorted = ops.take_along_axis(fg_t, perm, axis=-1)
-    valid_sorted = ops.take_along_axis(valid_t, perm, axis=-1)
-    class_losses = ops.sum(
-        errors_sorted * valid_sorted * lovasz_grad(fg_sorted), axis=-1
-    )  # (R, C)
+    class_losses = ops.sum(errors_sorted * lovasz_grad(fg_sorted), axis=-1)
     present = ops.cast(ops.sum(fg_t, axis=-1) > 0, class_losses.dtype)
     n_present = ops.sum(present, axis=-1)
     return ops.sum(class_losses * present, axis=-1) / ops.maximum(n_present, 1.0)

@@ -25,6 +25,11 @@ class TverskyLoss(_RegionLoss):
         alpha: weight of false positives.
         beta: weight of false negatives.
         gamma: exponent applied to the aggregated loss.
+
+    Deviation from SMP (gradient only): when the aggregated loss is exactly
+    0, e.g. for a batch without positive pixels, SMP's ``loss ** gamma``
+    has a NaN gradient for ``gamma < 1``; here the gradient is 0 there.
+    Values are identical.
     """
 
     _config_keys = _RegionLoss._config_keys + ("alpha", "beta", "gamma")
@@ -69,6 +74,12 @@ class TverskyLoss(_RegionLoss):
         )
 
     def aggregate_loss(self, loss, num_classes):
-        return ops.power(
-            super().aggregate_loss(loss, num_classes), self.gamma
-        )
+        loss = super().aggregate_loss(loss, num_classes)
+        if self.gamma == 1.0:
+            return loss
+        # Same value as SMP's `loss ** gamma`, but where the loss is exactly
+        # 0 (e.g. a batch without any positive pixel) the gradient is 0
+        # instead of NaN for gamma < 1.
+        positive = loss > 0
+        safe = ops.where(positive, loss, ops.ones_like(loss))
+        return ops.where(positive, ops.power(safe, self.gamma), 0.0 * loss)

@@ -50,6 +50,10 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
     * ``"none"`` / ``None`` (one score per image) is not supported by the
       stateful metric: use the functional API.
 
+    The counters are ``int64`` (``int32`` on JAX unless ``jax_enable_x64``
+    is set, i.e. at most 2**31 - 1 pixels per class over the whole
+    evaluation there).
+
     Args:
         metric: name of a function of :mod:`keras_seg.metrics.functional`
             (``"iou_score"``, ``"fbeta_score"``, ``"accuracy"``, ...).
