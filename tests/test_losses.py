@@ -4,7 +4,6 @@ Every expected number is computed here by SMP on the same inputs (permuted
 to NCHW); values and gradients must agree within 1e-5.
 """
 
-import warnings
 
 import keras
 import numpy as np
