@@ -1,18 +1,39 @@
 """Linknet against SMP's Linknet: parity (transposed convs), interop, init, training, input check, errors."""
 
+import keras
 import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
 
+# SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
+SMALL = dict(encoder_name="resnet18", encoder_depth=3)
 CONFIGS = {
-    "depth3": dict(encoder_name="resnet18", encoder_depth=3),
+    "depth3": SMALL,
     "depth5_resnet34_in2_no_norm_aux": dict(
         encoder_name="resnet34", in_channels=2, classes=3, decoder_use_norm=False, aux_params=dict(classes=2, activation="softmax")
     ),
 }
+
+
+def assert_fit_step(model, x_nchw):
+    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
+    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
+    and the update reaches both the segmentation head and the encoder's first conv."""
+    x = to_format(x_nchw, "channels_last")
+    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    watched = ("conv1/kernel", "segmentation_head-0/kernel")
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+    assert sorted(before) == sorted(watched)
+    for v in model.trainable_variables:
+        if v.path in before:
+            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -22,7 +43,7 @@ def test_parity_with_smp(config, data_format):
 
 
 def test_interop_round_trip_bit_identical():
-    reference = smp_model("Linknet", encoder_name="resnet18", encoder_depth=4, aux_params={"classes": 2})
+    reference = smp_model("Linknet", **SMALL, aux_params={"classes": 2})
     model = to_keras(reference, "channels_last")
     d = tmpdir()
     model.save_pretrained(d)
@@ -35,7 +56,7 @@ def test_interop_round_trip_bit_identical():
 
 def test_transposed_conv_keeps_torch_default_init():
     # SMP's initialize_decoder skips ConvTranspose2d: U(+-1/sqrt(fan_in)) for kernel and bias, fan_in = O*4*4.
-    state = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3).torch_state_dict()
+    state = keras_seg.Linknet(**SMALL, encoder_weights=None).torch_state_dict()
     weight, bias = state["decoder.blocks.0.block.1.0.weight"], state["decoder.blocks.0.block.1.0.bias"]
     bound = 1 / np.sqrt(weight.shape[1] * 16)
     assert weight.shape == (32, 32, 4, 4)  # resnet18 at depth 3: 128 // 4
@@ -43,20 +64,19 @@ def test_transposed_conv_keeps_torch_default_init():
     assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0
 
 
-def test_training_step_finite_gradients():
-    model = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3)
-    assert_trains(model, image((2, 3, 32, 32)), "channels_last")
+def test_training_step():
+    assert_fit_step(keras_seg.Linknet(**SMALL, encoder_weights=None), image((2, 3, 32, 32)))
 
 
 def test_non_divisible_input_raises():
-    model = keras_seg.Linknet("resnet18", encoder_weights=None, encoder_depth=3)
+    model = keras_seg.Linknet(**SMALL, encoder_weights=None)
     with pytest.raises(keras_seg.InputShapeError, match=r"divisible by 8.*\(40, 32\)"):
         model(to_format(image((1, 3, 36, 32)), "channels_last"))
 
 
 def test_deprecated_batchnorm_argument_and_config():
     with pytest.warns(DeprecationWarning, match="decoder_use_batchnorm"):
-        model = keras_seg.create_model("linknet", encoder_name="resnet18", encoder_weights=None, encoder_depth=2, decoder_use_batchnorm=False)
+        model = keras_seg.create_model("linknet", **SMALL, encoder_weights=None, decoder_use_batchnorm=False)
     assert isinstance(model, keras_seg.Linknet) and model.config["decoder_use_norm"] is False
     clone = keras_seg.Linknet.from_config(model.get_config())
     assert clone.get_config() == model.get_config()

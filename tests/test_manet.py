@@ -1,20 +1,42 @@
 """MAnet against SMP's MAnet: parity (incl. the PAB's whole-map softmax and raw reshape), interop,
 training, input check and errors."""
 
+import keras
+import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
 
+# SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
+SMALL = dict(encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16))
 CONFIGS = {
     # non-square input: the PAB's raw (B, HW, C) -> (B, C, H, W) reshape is only checked when H != W
-    "depth3_default_decoder": dict(encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16)),
+    "depth3": SMALL,
     "depth5_pab8_bilinear_in1_aux": dict(
         encoder_name="resnet18", decoder_channels=(32, 32, 16, 16, 16), decoder_pab_channels=8, decoder_interpolation="bilinear",
         in_channels=1, classes=3, decoder_use_norm=False, aux_params=dict(classes=2, pooling="max"),
     ),
 }
+
+
+def assert_fit_step(model, x_nchw):
+    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
+    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
+    and the update reaches both the segmentation head and the encoder's first conv."""
+    x = to_format(x_nchw, "channels_last")
+    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    watched = ("conv1/kernel", "segmentation_head-0/kernel")
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+    assert sorted(before) == sorted(watched)
+    for v in model.trainable_variables:
+        if v.path in before:
+            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -24,7 +46,7 @@ def test_parity_with_smp(config, data_format):
 
 
 def test_interop_round_trip_bit_identical():
-    reference = smp_model("MAnet", encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16), decoder_pab_channels=16, aux_params={"classes": 2})
+    reference = smp_model("MAnet", **SMALL, decoder_pab_channels=16, aux_params={"classes": 2})
     model = to_keras(reference, "channels_last")
     d = tmpdir()
     model.save_pretrained(d)
@@ -35,13 +57,12 @@ def test_interop_round_trip_bit_identical():
     assert model.name == "manet-resnet18"
 
 
-def test_training_step_finite_gradients():
-    model = keras_seg.MAnet("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 16), decoder_pab_channels=16)
-    assert_trains(model, image((2, 3, 32, 32)), "channels_last")
+def test_training_step():
+    assert_fit_step(keras_seg.MAnet(**SMALL, encoder_weights=None), image((2, 3, 32, 32)))
 
 
 def test_non_divisible_input_raises():
-    model = keras_seg.MAnet("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 16), data_format="channels_first")
+    model = keras_seg.MAnet(**SMALL, encoder_weights=None, data_format="channels_first")
     with pytest.raises(keras_seg.InputShapeError, match=r"divisible by 8.*\(32, 40\)"):
         model(image((1, 3, 32, 33)))
 
@@ -49,11 +70,21 @@ def test_non_divisible_input_raises():
 def test_deprecated_batchnorm_argument_and_config():
     with pytest.warns(DeprecationWarning, match="decoder_use_batchnorm"):
         model = keras_seg.create_model(
-            "manet", encoder_name="resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 16), decoder_use_batchnorm=False
+            "manet", **SMALL, encoder_weights=None, decoder_use_batchnorm=False
         )
     assert isinstance(model, keras_seg.MAnet) and model.config["decoder_use_norm"] is False
     clone = keras_seg.MAnet.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
+
+
+def test_keras_saving_round_trip():
+    # the PAB's attention product is a custom layer (PositionAttention): it must (de)serialize
+    model = keras_seg.MAnet(**SMALL, encoder_weights=None)
+    path = f"{tmpdir()}/manet.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = to_format(image((1, 3, 32, 32)), "channels_last")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -1,24 +1,43 @@
 """PAN against SMP's PAN: parity (dilated encoder, FPA/GAU resizes), interop, training,
 input checks and errors."""
 
+import keras
+import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
 
+# SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
+SMALL = dict(encoder_name="resnet18", encoder_depth=3, encoder_output_stride=32, decoder_channels=16)
 CONFIGS = {
     # default: output stride 16 (dilated layer4), bilinear GAU with align_corners=True
     "depth5_os16_bilinear": (dict(encoder_name="resnet18"), (1, 3, 128, 160)),
     # GAU in legacy nearest (align_corners None), encoder without dilation
     "depth3_os32_nearest_in1_aux": (
-        dict(
-            encoder_name="resnet18", encoder_depth=3, encoder_output_stride=32, decoder_channels=16, decoder_interpolation="nearest",
-            in_channels=1, classes=3, aux_params=dict(classes=2),
-        ),
+        dict(**SMALL, decoder_interpolation="nearest", in_channels=1, classes=3, aux_params=dict(classes=2)),
         (2, 1, 64, 96),
     ),
 }
+
+
+def assert_fit_step(model, x_nchw):
+    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
+    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
+    and the update reaches both the segmentation head and the encoder's first conv."""
+    x = to_format(x_nchw, "channels_last")
+    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    watched = ("conv1/kernel", "segmentation_head-0/kernel")
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+    assert sorted(before) == sorted(watched)
+    for v in model.trainable_variables:
+        if v.path in before:
+            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -28,7 +47,7 @@ def test_parity_with_smp(config, data_format):
 
 
 def test_interop_round_trip_bit_identical():
-    reference = smp_model("PAN", encoder_name="resnet18", encoder_depth=4, decoder_channels=16, aux_params={"classes": 2})
+    reference = smp_model("PAN", **SMALL, aux_params={"classes": 2})
     model = to_keras(reference, "channels_last")
     d = tmpdir()
     model.save_pretrained(d)
@@ -39,13 +58,12 @@ def test_interop_round_trip_bit_identical():
     assert model.name == "pan-resnet18"
 
 
-def test_training_step_finite_gradients():
-    model = keras_seg.PAN("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=16)
-    assert_trains(model, image((2, 3, 64, 64)), "channels_last")
+def test_training_step():
+    assert_fit_step(keras_seg.PAN(**SMALL, encoder_weights=None), image((2, 3, 64, 64)))
 
 
 def test_input_shape_checks():
-    model = keras_seg.PAN("resnet18", encoder_weights=None, decoder_channels=16)
+    model = keras_seg.PAN("resnet18", encoder_weights=None)
     assert model.encoder.output_stride == 16
     with pytest.raises(keras_seg.InputShapeError, match=r"divisible by 16.*\(144, 128\)"):
         model(to_format(image((1, 3, 130, 128)), "channels_last"))
@@ -56,7 +74,7 @@ def test_input_shape_checks():
 
 def test_deprecated_upscale_mode_and_config():
     with pytest.warns(DeprecationWarning, match="upscale_mode"):
-        model = keras_seg.create_model("pan", encoder_name="resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=16, upscale_mode="nearest")
+        model = keras_seg.create_model("pan", **SMALL, encoder_weights=None, upscale_mode="nearest")
     assert isinstance(model, keras_seg.PAN) and model.config["decoder_interpolation"] == "nearest"
     clone = keras_seg.PAN.from_config(model.get_config())
     assert clone.get_config() == model.get_config()

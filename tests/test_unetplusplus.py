@@ -1,21 +1,41 @@
 """UnetPlusPlus against SMP's UnetPlusPlus: parity, interop, training, input check and errors."""
 
+import keras
 import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
 
+# SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
+SMALL = dict(encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16))
 CONFIGS = {
     "depth3_scse_bilinear_aux": dict(
-        encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16), decoder_attention_type="scse",
-        decoder_interpolation="bilinear", classes=3, aux_params=dict(classes=2, dropout=0.3),
+        **SMALL, decoder_attention_type="scse", decoder_interpolation="bilinear", classes=3, aux_params=dict(classes=2, dropout=0.3)
     ),
     "depth4_in1_no_norm_nearest": dict(
         encoder_name="resnet18", encoder_depth=4, decoder_channels=(32, 16, 16, 16), in_channels=1, classes=2, decoder_use_norm=False,
     ),
 }
+
+
+def assert_fit_step(model, x_nchw):
+    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
+    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
+    and the update reaches both the segmentation head and the encoder's first conv."""
+    x = to_format(x_nchw, "channels_last")
+    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    watched = ("conv1/kernel", "segmentation_head-0/kernel")
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+    assert sorted(before) == sorted(watched)
+    for v in model.trainable_variables:
+        if v.path in before:
+            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -26,7 +46,7 @@ def test_parity_with_smp(config, data_format):
 
 def test_interop_round_trip_bit_identical():
     # scse builds attention1 in the last block, which SMP never runs: it must still round-trip.
-    reference = smp_model("UnetPlusPlus", encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16), decoder_attention_type="scse", aux_params={"classes": 2})
+    reference = smp_model("UnetPlusPlus", **SMALL, decoder_attention_type="scse", aux_params={"classes": 2})
     model = to_keras(reference, "channels_last")
     d = tmpdir()
     model.save_pretrained(d)
@@ -37,13 +57,12 @@ def test_interop_round_trip_bit_identical():
     assert model.name == "unetplusplus-resnet18"
 
 
-def test_training_step_finite_gradients():
-    model = keras_seg.UnetPlusPlus("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 16))
-    assert_trains(model, image((2, 3, 32, 32)), "channels_last")
+def test_training_step():
+    assert_fit_step(keras_seg.UnetPlusPlus(**SMALL, encoder_weights=None), image((2, 3, 32, 32)))
 
 
 def test_non_divisible_input_raises():
-    model = keras_seg.UnetPlusPlus("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 16))
+    model = keras_seg.UnetPlusPlus(**SMALL, encoder_weights=None)
     with pytest.raises(keras_seg.InputShapeError, match=r"divisible by 8.*\(48, 32\)"):
         model(to_format(image((1, 3, 41, 32)), "channels_last"))
     assert isinstance(keras_seg.InputShapeError("x"), ValueError)
@@ -52,7 +71,7 @@ def test_non_divisible_input_raises():
 def test_deprecated_batchnorm_argument_and_create_model():
     with pytest.warns(DeprecationWarning, match="decoder_use_batchnorm"):
         model = keras_seg.create_model(
-            "unetplusplus", encoder_name="resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 16), decoder_use_batchnorm=False
+            "unetplusplus", **SMALL, encoder_weights=None, decoder_use_batchnorm=False
         )
     assert isinstance(model, keras_seg.UnetPlusPlus) and model.config["decoder_use_norm"] is False
     clone = keras_seg.UnetPlusPlus.from_config(model.get_config())
