@@ -54,8 +54,34 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
     if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow(model, path, format, input_size, batch_size)
     signature = input_signature(model, input_size, batch_size)
+    if format in ("tf_saved_model", "litert"):
+        model = _channels_last_graph(model)
     model.export(path, format=format, input_signature=signature, verbose=False)
     return path
+
+
+def _channels_last_graph(model):
+    """``model`` as a TensorFlow-friendly graph: NHWC inside, the original layout outside.
+
+    TensorFlow kernels and the TFLite converter are built for NHWC (TFLite cannot prepare
+    the SPACE_TO_BATCH_ND that a dilated NCHW convolution lowers to), so a channels_first
+    model is rebuilt channels_last with the same weights (Keras kernels do not depend on
+    the data format) between two transposes. The exported signature stays NCHW.
+    """
+    if getattr(model, "data_format", "channels_last") != "channels_first" or not hasattr(model, "get_config"):
+        return model
+    config = dict(model.get_config(), data_format="channels_last")
+    twin = model.__class__.from_config(config)
+    source = {v.path: v for v in model.weights}
+    if sorted(source) != sorted(v.path for v in twin.weights):
+        raise RuntimeError(f"Cannot rebuild {model.name} channels_last for export: its variables differ.")
+    for variable in twin.weights:  # by path: layer build order may differ between layouts
+        variable.assign(source[variable.path])
+    inputs = keras.Input(batch_shape=model.input.shape, dtype=model.input.dtype)
+    outputs = twin(keras.ops.transpose(inputs, (0, 2, 3, 1)))
+    to_nchw = lambda t: keras.ops.transpose(t, (0, 3, 1, 2)) if len(t.shape) == 4 else t  # noqa: E731
+    outputs = [to_nchw(o) for o in outputs] if isinstance(outputs, (list, tuple)) else to_nchw(outputs)
+    return keras.Model(inputs, outputs, name=f"{model.name}_nhwc")
 
 
 def _export_in_tensorflow(model, path, format, input_size, batch_size):

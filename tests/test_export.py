@@ -25,6 +25,8 @@ ARCH_CONFIGS = {
     "upernet": dict(encoder_depth=4, decoder_channels=32),
     "segformer": dict(encoder_depth=4, decoder_segmentation_channels=32),
 }
+# PAN's FPA block needs at least 8 x the encoder's output stride (16 for PAN).
+INPUT_SIZES = {"pan": 128}
 
 
 def _image(model, size=64):
@@ -45,9 +47,10 @@ def test_every_architecture_exports(arch, data_format):
     if arch not in keras_seg.ARCHITECTURES:
         pytest.skip(f"{arch} is not in this checkout")
     model = keras_seg.create_model(arch, encoder_name="resnet18", encoder_weights=None, classes=2, data_format=data_format, **ARCH_CONFIGS[arch])
-    x = _image(model)
+    size = INPUT_SIZES.get(arch, 64)
+    x = _image(model, size)
     for fmt, filename in FORMATS:
-        path = export_model(model, f"{tmpdir()}/{filename}", fmt, input_size=(64, 64))
+        path = export_model(model, f"{tmpdir()}/{filename}", fmt, input_size=(size, size))
         scale = max(float(np.abs(keras.ops.convert_to_numpy(model(x))).max()), 1e-6)
         assert compare_exported(model, path, fmt, x) / scale < 1e-4, fmt
 
