@@ -38,6 +38,7 @@ class SegmentationModel(keras.Model):
         aux_params=None,
         head_kernel_size=3,
         head_upsampling=1,
+        head_init="smp",
         name=None,
         **kwargs,
     ):
@@ -48,11 +49,11 @@ class SegmentationModel(keras.Model):
         dormant = []
         x = decoder(features, dormant)
         masks = segmentation_head(
-            x, classes, data_format, kernel_size=head_kernel_size, activation=activation, upsampling=head_upsampling
+            x, classes, data_format, kernel_size=head_kernel_size, activation=activation, upsampling=head_upsampling, init=head_init
         )
         outputs = masks
         if aux_params is not None:
-            outputs = [masks, classification_head(features[-1], aux_params, data_format)]
+            outputs = [masks, classification_head(features[-1], aux_params, data_format, init=head_init)]
         dormant_layers = find_dormant_layers(inputs, outputs if isinstance(outputs, list) else [outputs], dormant)
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"{self.smp_name_prefix}-{config['encoder_name']}", **kwargs)
         self.encoder = encoder
@@ -147,15 +148,15 @@ def build_encoder(encoder_name, in_channels, depth, weights, output_stride=32, d
     return get_encoder(encoder_name, in_channels=in_channels, depth=depth, weights=weights, output_stride=output_stride, data_format=data_format)
 
 
-def pop_deprecated(kwargs, old, new, value, default):
-    """SMP's deprecated keyword ``old`` renamed to ``new``: warn and use it when given."""
+def pop_deprecated(kwargs, old, new, value):
+    """SMP's deprecated keyword ``old`` renamed to ``new``: when given (not None), warn and use it."""
     import warnings
 
-    if old in kwargs:
-        warnings.warn(f"`{old}` is deprecated and will be removed; use `{new}` instead.", DeprecationWarning, stacklevel=3)
-        old_value = kwargs.pop(old)
-        return old_value if value == default else value
-    return value
+    old_value = kwargs.pop(old, None)
+    if old_value is None:
+        return value
+    warnings.warn(f"`{old}` is deprecated and will be removed; use `{new}` instead.", DeprecationWarning, stacklevel=3)
+    return old_value
 
 
 def split_model_kwargs(kwargs, model_name):

@@ -7,13 +7,9 @@ parametric layers are named after SMP's module paths so weights port mechanicall
 import keras
 
 from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name
+from keras_seg.initializers import torch_decoder_init
 
 NORM_TYPES = ("batchnorm", "identity", "layernorm", "instancenorm", "inplace")
-
-
-def torch_decoder_init():
-    """kaiming_uniform_(fan_in, relu), what SMP's initialize_decoder uses for convs."""
-    return keras.initializers.HeUniform()
 
 
 def parse_norm(use_norm):
@@ -66,9 +62,7 @@ def norm(x, kind, kwargs, name, data_format):
         # SMP applies nn.LayerNorm(C) to NCHW tensors, normalising the last (width) axis,
         # which only runs when W == C. keras-seg normalises over channels, as intended.
         affine = kwargs.get("elementwise_affine", True)
-        return keras.layers.LayerNormalization(
-            axis=channel_axis(data_format), epsilon=kwargs.get("eps", 1e-5), center=affine and kwargs.get("bias", True), scale=affine, name=name
-        )(x)
+        return layer_norm_2d(x, name, data_format, eps=kwargs.get("eps", 1e-5), scale=affine, center=affine and kwargs.get("bias", True))
     if kind == "instancenorm":
         if kwargs.get("track_running_stats", False):
             raise ValueError("instancenorm with track_running_stats=True is not supported.")
@@ -77,6 +71,20 @@ def norm(x, kind, kwargs, name, data_format):
             groups=-1, axis=channel_axis(data_format), epsilon=kwargs.get("eps", 1e-5), center=affine, scale=affine, name=name
         )(x)
     raise AssertionError(kind)
+
+
+def layer_norm_2d(x, name, data_format, eps=1e-6, scale=True, center=True):
+    """LayerNorm over the channel axis at every pixel (SMP's LayerNorm2d).
+
+    channels_first permutes to channels_last and back: Keras 3.15's
+    LayerNormalization(axis=1) fails on the torch backend (torch's layer_norm
+    normalises trailing axes only).
+    """
+    layer = keras.layers.LayerNormalization(axis=-1, epsilon=eps, scale=scale, center=center, name=name)
+    if data_format == "channels_last":
+        return layer(x)
+    x = keras.layers.Permute((2, 3, 1))(x)
+    return keras.layers.Permute((3, 1, 2))(layer(x))
 
 
 def conv_norm_relu(x, filters, kernel_size, prefix, use_norm, data_format, padding=0, stride=1):
@@ -101,6 +109,12 @@ def conv_norm_relu(x, filters, kernel_size, prefix, use_norm, data_format, paddi
 
 def scse(x, channels, prefix, data_format, reduction=16):
     """Concurrent spatial and channel squeeze-excitation (SMP's SCSEModule) at ``prefix``."""
+    if channels // reduction < 1:
+        raise ValueError(
+            f"SCSE attention squeezes {channels} channels by {reduction} to {channels // reduction}; it needs at least "
+            f"{reduction} channels. Use wider decoder channels or decoder_attention_type=None."
+        )
+
     def conv1x1(t, filters, idx_name):
         return conv2d(t, filters, 1, idx_name, data_format=data_format, kernel_initializer=torch_decoder_init())
 

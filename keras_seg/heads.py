@@ -2,15 +2,20 @@
 
 import keras
 
-from backbones.torch_layers import conv2d
+from backbones.torch_layers import channel_axis, conv2d
 from keras_seg.activations import apply_activation
+from keras_seg.initializers import head_initializers
 from keras_seg.layers import Resize
 
 AUX_KEYS = ("classes", "pooling", "dropout", "activation")
 
 
-def segmentation_head(x, classes, data_format, kernel_size=3, activation=None, upsampling=1):
-    """Conv (``segmentation_head.0``) -> bilinear x``upsampling`` (align_corners=True) -> activation."""
+def segmentation_head(x, classes, data_format, kernel_size=3, activation=None, upsampling=1, init="smp"):
+    """Conv (``segmentation_head.0``) -> bilinear x``upsampling`` (align_corners=True) -> activation.
+
+    ``init``: "smp" (SMP's initialize_head) or "torch" (PyTorch's layer default).
+    """
+    kernel_init, bias_init = head_initializers(init, x.shape[channel_axis(data_format)] * kernel_size**2)
     x = conv2d(
         x,
         classes,
@@ -18,7 +23,8 @@ def segmentation_head(x, classes, data_format, kernel_size=3, activation=None, u
         "segmentation_head-0",
         data_format=data_format,
         padding=kernel_size // 2,
-        kernel_initializer=keras.initializers.GlorotUniform(),
+        kernel_initializer=kernel_init,
+        bias_initializer=bias_init,
     )
     if upsampling > 1:
         x = Resize("bilinear", align_corners=True, scale_factor=upsampling, data_format=data_format)(x)
@@ -41,7 +47,7 @@ def validate_aux_params(aux_params):
     return dict(aux_params)
 
 
-def classification_head(features, aux_params, data_format):
+def classification_head(features, aux_params, data_format, init="smp"):
     """Global pooling -> dropout (default 0.2) -> linear (``classification_head.3``) -> activation."""
     aux_params = validate_aux_params(aux_params)
     pool = keras.layers.GlobalAveragePooling2D if aux_params.get("pooling", "avg") == "avg" else keras.layers.GlobalMaxPooling2D
@@ -49,5 +55,6 @@ def classification_head(features, aux_params, data_format):
     dropout = aux_params.get("dropout", 0.2)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    x = keras.layers.Dense(aux_params["classes"], kernel_initializer="glorot_uniform", name="classification_head-3")(x)
+    kernel_init, bias_init = head_initializers(init, x.shape[-1])
+    x = keras.layers.Dense(aux_params["classes"], kernel_initializer=kernel_init, bias_initializer=bias_init, name="classification_head-3")(x)
     return apply_activation(x, aux_params.get("activation"), "channels_last", name="label_activation")

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from weight_ports.readers import read_state_dict, write_safetensors
-from weight_ports.translate import load_state_dict, state_dict
+from weight_ports.translate import state_dict
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -63,7 +63,7 @@ def from_pretrained(path_or_repo_id, strict=True, expected_class=None, **overrid
     build_config = dict(config, encoder_weights=None)
     model = cls(**build_config)
     model._smp_config["encoder_weights"] = config["encoder_weights"]
-    load_state_dict(model, read_state_dict(_weights_path(folder, str(path_or_repo_id), revision)), strict=strict)
+    model.load_torch_state_dict(read_state_dict(_weights_path(folder, str(path_or_repo_id), revision)), strict=strict)
     return model
 
 

@@ -5,7 +5,6 @@ weights, randomised BatchNorm statistics) is written with SMP's save_pretrained 
 read with keras_seg.from_pretrained, so each parity test also tests interop.
 """
 
-import os
 import tempfile
 
 import keras

@@ -101,6 +101,16 @@ def test_legacy_sequential_decoder_keys_load():
     model = keras_seg.DeepLabV3("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=16)
     model.load_torch_state_dict(legacy)
     np.testing.assert_array_equal(model.torch_state_dict()["decoder.conv.weight"], reference.state_dict()["decoder.conv.weight"].numpy())
+    # from_pretrained goes through the same renaming (an old SMP checkpoint folder)
+    folder = tmpdir()
+    reference.save_pretrained(folder)
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v) for k, v in legacy.items()}, f"{folder}/model.safetensors")
+    loaded = keras_seg.from_pretrained(folder).torch_state_dict()
+    assert set(loaded) == set(reference.state_dict())
+    for key, value in reference.state_dict().items():
+        np.testing.assert_array_equal(loaded[key], value.numpy(), err_msg=key)
 
 
 def test_config_and_create_model():

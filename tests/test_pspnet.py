@@ -1,6 +1,5 @@
 """PSPNet against SMP's PSPNet: parity, interop, input check, training and errors."""
 
-import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_keras
+from tests.parity import assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
 
 CONFIGS = {
     "default": dict(encoder_name="resnet18"),
@@ -137,9 +137,9 @@ def test_norm_forms_match_smp(use_norm, data_format):
 
 
 @pytest.mark.parametrize("use_norm", ["layernorm", "instancenorm", {"type": "instancenorm", "affine": True}])
-def test_other_norms_load_smp_checkpoints(use_norm):
+def test_other_norms_load_smp_checkpoints(use_norm, data_format):
     kwargs = dict(encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8), encoder_weights=None, decoder_use_norm=use_norm)
-    model = keras_seg.Unet(**kwargs)
+    model = keras_seg.Unet(**kwargs, data_format=data_format)
     if use_norm == "instancenorm":
         # SMP 0.6.0 cannot build this: its initializer fills the absent affine weight.
         with pytest.raises(AttributeError):
@@ -148,8 +148,20 @@ def test_other_norms_load_smp_checkpoints(use_norm):
     else:
         reference = smp.Unet(**kwargs)
         assert set(model.torch_state_dict()) == set(reference.state_dict())
-    out = model(image((1, 32, 32, 3)))
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
+    out = keras.ops.convert_to_numpy(model(to_format(image((2, 3, 32, 32)), data_format)))
+    assert np.all(np.isfinite(out))
+    if use_norm == "layernorm":  # normalised over channels at each pixel
+        features = model.get_layer("decoder-blocks-1-conv1-1").input
+        probe = keras.Model(model.input, [features, model.get_layer("decoder-blocks-1-conv1-1").output])
+        x, y = (keras.ops.convert_to_numpy(t) for t in probe(to_format(image((2, 3, 32, 32)), data_format)))
+        # the layer sees channels_last tensors in both formats (channels_first permutes around it)
+        expected = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+        np.testing.assert_allclose(y, expected, atol=1e-4)
+
+
+def test_scse_needs_enough_channels():
+    with pytest.raises(ValueError, match="at least 16 channels"):
+        keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(16, 8), decoder_attention_type="scse")
 
 
 def test_deprecated_batchnorm_argument_warns():

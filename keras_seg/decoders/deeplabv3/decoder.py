@@ -7,24 +7,11 @@ default init: ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fa
 import keras
 
 from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name, pad
+from keras_seg.initializers import torch_default_bias_init, torch_default_init
 from keras_seg.layers import Resize
 from keras_seg.pooling_blocks import adaptive_avg_pool
 
 OUTPUT_STRIDES = (8, 16)
-
-
-def torch_default_init(depthwise=False):
-    """PyTorch's default conv/linear weight init, ``kaiming_uniform_(a=sqrt(5))``.
-
-    Keras counts a depthwise kernel ``(kh, kw, C, 1)``'s fan_in as ``C*kh*kw``; torch's
-    is ``kh*kw`` (its weight is ``(C, 1, kh, kw)``), which Keras calls fan_out.
-    """
-    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_out" if depthwise else "fan_in", "uniform")
-
-
-def torch_default_bias_init(fan_in):
-    bound = 1.0 / fan_in**0.5
-    return keras.initializers.RandomUniform(-bound, bound)
 
 
 def conv(x, filters, kernel_size, name, data_format, padding=0, dilation=1):

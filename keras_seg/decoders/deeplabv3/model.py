@@ -5,13 +5,7 @@ import functools
 import keras
 
 from keras_seg.base import SegmentationModel, build_encoder, split_model_kwargs
-from keras_seg.decoders.deeplabv3.decoder import (
-    OUTPUT_STRIDES,
-    deeplabv3_decoder,
-    deeplabv3plus_decoder,
-    torch_default_bias_init,
-    torch_default_init,
-)
+from keras_seg.decoders.deeplabv3.decoder import OUTPUT_STRIDES, deeplabv3_decoder, deeplabv3plus_decoder
 
 
 def _check_output_stride(model_name, output_stride):
@@ -29,26 +23,6 @@ def _check_atrous_rates(atrous_rates):
     if rates is None or len(rates) != 3 or min(rates) < 1:
         raise ValueError(f"decoder_atrous_rates must be 3 positive integers, e.g. (12, 24, 36), got {atrous_rates!r}.")
     return rates
-
-
-def _torch_default_head_init(model):
-    """SMP leaves DeepLab heads with PyTorch's default init (it never calls initialize()).
-
-    keras_seg.heads uses SMP's initialize_head (xavier, zero bias); redo the heads here:
-    weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases likewise.
-    """
-    for layer_name in ("segmentation_head-0", "classification_head-3"):
-        try:
-            layer = model.get_layer(layer_name)
-        except ValueError:
-            continue
-        shape = tuple(layer.kernel.shape)
-        fan_in = 1
-        for d in shape[:-1]:
-            fan_in *= d
-        layer.kernel.assign(torch_default_init()(shape, dtype=layer.kernel.dtype))
-        if layer.bias is not None:
-            layer.bias.assign(torch_default_bias_init(fan_in)(tuple(layer.bias.shape), dtype=layer.bias.dtype))
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -118,9 +92,9 @@ class DeepLabV3(SegmentationModel):
         )
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
-            aux_params=aux_params, head_kernel_size=1, head_upsampling=scale_factor, name=name, **model_kwargs,
+            aux_params=aux_params, head_kernel_size=1, head_upsampling=scale_factor, head_init="torch", name=name,
+            **model_kwargs,
         )
-        _torch_default_head_init(self)
 
     def load_torch_state_dict(self, state, strict=True):
         """As SMP's DeepLabV3.load_state_dict: legacy ``decoder.0/1/2.`` keys become ``decoder.aspp/conv/bn.``."""
@@ -205,6 +179,6 @@ class DeepLabV3Plus(SegmentationModel):
         )
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
-            aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, name=name, **model_kwargs,
+            aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, head_init="torch", name=name,
+            **model_kwargs,
         )
-        _torch_default_head_init(self)

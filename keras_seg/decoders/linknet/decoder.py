@@ -1,12 +1,11 @@
 """Linknet decoder (SMP's LinknetDecoder): 1x1 conv, x2 transposed conv, 1x1 conv per block,
 summed with the encoder skip."""
 
-import math
-
 import keras
 
 from backbones.torch_layers import layer_name
 from keras_seg.blocks import conv_norm_relu, norm, parse_norm
+from keras_seg.initializers import torch_default_bias_init, torch_default_init
 
 
 def transposed_conv_x2(x, filters, name, data_format):
@@ -19,7 +18,6 @@ def transposed_conv_x2(x, filters, name, data_format):
     for the kernel and U(+-1/sqrt(fan_in)) for the bias, fan_in = out_channels * 4 * 4 for a
     transposed conv's (I, O, kh, kw) weight; both are uniform with limit 1/sqrt(fan_in).
     """
-    bound = 1.0 / math.sqrt(filters * 16)
     x = keras.layers.Conv2DTranspose(
         filters,
         4,
@@ -27,8 +25,8 @@ def transposed_conv_x2(x, filters, name, data_format):
         padding="valid",
         use_bias=True,
         data_format=data_format,
-        kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
-        bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+        kernel_initializer=torch_default_init(),
+        bias_initializer=torch_default_bias_init(filters * 16),
         name=name,
     )(x)
     return keras.layers.Cropping2D(((1, 1), (1, 1)), data_format=data_format)(x)

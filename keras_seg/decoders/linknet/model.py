@@ -36,7 +36,7 @@ class Linknet(SegmentationModel):
     ):
         if encoder_name.startswith("mit_b"):
             raise ValueError(f"Encoder `{encoder_name}` is not supported for Linknet")
-        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm, "batchnorm")
+        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(

@@ -38,7 +38,7 @@ class MAnet(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm, "batchnorm")
+        decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         decoder_channels = list(decoder_channels)
         if len(decoder_channels) != encoder_depth:

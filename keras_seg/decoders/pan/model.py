@@ -44,7 +44,7 @@ class PAN(SegmentationModel):
     ):
         if encoder_output_stride not in OUTPUT_STRIDES:
             raise ValueError(f"PAN support output stride 16 or 32, got {encoder_output_stride}")
-        decoder_interpolation = pop_deprecated(kwargs, "upscale_mode", "decoder_interpolation", decoder_interpolation, "bilinear")
+        decoder_interpolation = pop_deprecated(kwargs, "upscale_mode", "decoder_interpolation", decoder_interpolation)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         if not isinstance(encoder_depth, int) or encoder_depth < 3:
             raise ValueError(f"Encoder depth for PAN decoder cannot be less than 3, got {encoder_depth}.")

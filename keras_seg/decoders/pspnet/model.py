@@ -38,11 +38,7 @@ class PSPNet(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        # SMP: a non-None psp_use_batchnorm replaces decoder_use_norm (with a DeprecationWarning).
-        if kwargs.get("psp_use_batchnorm") is None:
-            kwargs.pop("psp_use_batchnorm", None)
-        else:
-            decoder_use_norm = pop_deprecated(kwargs, "psp_use_batchnorm", "decoder_use_norm", decoder_use_norm, decoder_use_norm)
+        decoder_use_norm = pop_deprecated(kwargs, "psp_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(

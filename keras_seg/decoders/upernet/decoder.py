@@ -5,25 +5,11 @@ Every resize is bilinear with align_corners=False, as in SMP."""
 import keras
 
 from backbones.torch_layers import channel_axis, layer_name
-from keras_seg.blocks import conv_norm_relu
+from keras_seg.blocks import conv_norm_relu, layer_norm_2d
 from keras_seg.layers import Resize
 from keras_seg.pooling_blocks import pyramid_pooling_branch
 
 PSP_SIZES = (1, 2, 3, 6)
-
-
-def layer_norm_2d(x, name, data_format, eps=1e-6):
-    """SMP's LayerNorm2d: LayerNorm over the channel axis at every pixel.
-
-    channels_first permutes to channels_last and back, as SMP does: Keras 3.15's
-    LayerNormalization(axis=1) fails on the torch backend (it calls torch's layer_norm,
-    which normalises trailing axes only).
-    """
-    norm = keras.layers.LayerNormalization(axis=-1, epsilon=eps, name=name)
-    if data_format == "channels_last":
-        return norm(x)
-    x = keras.layers.Permute((2, 3, 1))(x)
-    return keras.layers.Permute((3, 1, 2))(norm(x))
 
 
 def resize_like(x, reference, data_format):
