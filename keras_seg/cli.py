@@ -1,0 +1,778 @@
+"""The ``keras-seg`` command line: train, evaluate, predict, convert, export, list-encoders, demo.
+
+Run ``keras-seg <command> --help`` for the options. The backend is Keras's
+(``KERAS_BACKEND=torch|tensorflow|jax``); models use the backend's fast layout by
+default (channels_first on torch, channels_last on TensorFlow and JAX).
+
+A training run writes to its ``--output`` folder::
+
+    run.json                 how the model was built and its data prepared (read by
+                             evaluate / predict)
+    checkpoints/             epoch-NNNN.keras after every epoch + state.json (--resume)
+    model.keras              the final model
+    smp/                     the same in SMP's format (config.json, model.safetensors)
+    history.png, metrics.json
+
+Every file is written atomically: an interrupted command leaves no half-written file.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+RUN_FILE = "run.json"
+DEMO_IOU_TARGET = 0.9
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback (set KERAS_SEG_DEBUG=1 for one), exit status 2."""
+
+
+def _log(*args):
+    print(*args, flush=True)
+
+
+def _image_size(value):
+    """"64" -> (64, 64); "64x96" / "64,96" -> (64, 96)."""
+    if value is None:
+        return None
+    parts = str(value).lower().replace(",", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must be N or HxW, got {value!r}") from None
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) <= 0:
+        raise argparse.ArgumentTypeError(f"image size must be N or HxW with positive numbers, got {value!r}")
+    return size
+
+
+def _int_list(value):
+    try:
+        return [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _none_or_str(value):
+    return None if str(value).lower() in ("none", "null", "") else value
+
+
+def _default_data_format():
+    import keras
+
+    return "channels_first" if keras.backend.backend() == "torch" else "channels_last"
+
+
+def _configure_threads(threads):
+    """Torch's OpenMP threads spin while waiting; on an oversubscribed CPU (load above the
+    core count) two spinning threads can run many times slower than one. ``auto`` uses
+    one thread then, torch's default otherwise. Returns a description for the log."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    if threads == "auto":
+        cores = os.cpu_count() or 1
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
+        if cores > 1 and load >= cores:
+            torch.set_num_threads(1)
+            return f"torch threads: 1 (load average {load:.1f} >= {cores} cores)"
+        return f"torch threads: {torch.get_num_threads()}"
+    torch.set_num_threads(int(threads))
+    return f"torch threads: {int(threads)}"
+
+
+def _threads_arg(value):
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be 'auto' or a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be positive, got {value!r}")
+    return n
+
+
+def _read_run(path):
+    """run.json for a model path: next to it, or in its parent (for checkpoints/)."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    for candidate in (folder, os.path.dirname(folder)):
+        run_path = os.path.join(candidate, RUN_FILE)
+        if os.path.exists(run_path):
+            with open(run_path, encoding="utf-8") as f:
+                return json.load(f)
+    return None
+
+
+def _load_model(path):
+    """A .keras file, or a run folder holding model.keras."""
+    from keras_seg import training
+
+    if os.path.isdir(path):
+        candidate = os.path.join(path, "model.keras")
+        if not os.path.exists(candidate):
+            raise CLIError(f"{path} is a folder without model.keras; pass a .keras file.")
+        path = candidate
+    if not os.path.exists(path):
+        raise CLIError(f"Model file not found: {path}")
+    if not path.endswith(".keras"):
+        raise CLIError(f"Expected a .keras model file, got {path} (convert SMP checkpoints with `keras-seg convert`).")
+    try:
+        return training.load_checkpoint(path, compile=False)
+    except Exception as e:  # corrupt or foreign files: one clear line
+        raise CLIError(f"Cannot load model {path}: {type(e).__name__}: {e}") from None
+
+
+def _preprocessing_for(choice, encoder_name):
+    """"auto": the encoder's ImageNet statistics when it has them, else [0, 1] scaling."""
+    from keras_seg.data import get_preprocessing_params
+
+    if choice == "unit":
+        return None
+    try:
+        return get_preprocessing_params(encoder_name, "imagenet")
+    except (ValueError, ImportError) as e:
+        if choice == "imagenet":
+            raise CLIError(f"No ImageNet preprocessing for encoder {encoder_name!r}: {e}") from None
+        return None
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def _datasets(args, mode, classes, for_training=True):
+    """``(train, val)`` datasets for --data (val may be the only one for evaluate)."""
+    from keras_seg.data import FolderDataset, SyntheticSegmentation, has_splits, split_dataset
+
+    if args.data == "synthetic":
+        size = args.image_size or (64, 64)
+        train = SyntheticSegmentation(args.train_samples, size, mode=mode, seed=args.seed, split="train") if for_training else None
+        val = SyntheticSegmentation(args.val_samples, size, mode=mode, seed=args.seed, split=args.val_split)
+        return train, val
+    root = args.data
+    if not os.path.isdir(root):
+        raise CLIError(f"--data: folder not found: {root} (or pass --data synthetic)")
+    kwargs = dict(mode=mode, classes=classes, ignore_index=args.ignore_index, convert_channels=args.convert_channels)
+    if has_splits(root):
+        train = FolderDataset(root, split="train", **kwargs) if for_training else None
+        val_split = args.val_split if os.path.isdir(os.path.join(root, args.val_split)) else None
+        if val_split is None:
+            raise CLIError(f"{root} has train/ but no {args.val_split}/ folder.")
+        val = FolderDataset(root, split=val_split, **kwargs)
+    else:
+        full = FolderDataset(root, **kwargs)
+        if not for_training:
+            val = full
+            train = None
+        else:
+            train, val = split_dataset(full, args.val_fraction, seed=args.seed)
+    if getattr(args, "validate", True):
+        for ds in (train, val):
+            target = getattr(ds, "dataset", ds)
+            if target is not None and hasattr(target, "validate"):
+                target.validate()
+    return train, val
+
+
+def _classes_for(mode, classes, data):
+    if mode == "binary":
+        if classes not in (None, 1):
+            raise CLIError(f"--mode binary has one output channel; --classes must be 1, got {classes}.")
+        return 1
+    if classes is None:
+        if data == "synthetic":
+            from keras_seg.data import CLASS_NAMES, SHAPES
+
+            return len(CLASS_NAMES) if mode == "multiclass" else len(SHAPES)
+        raise CLIError(f"--mode {mode} needs --classes (the number of classes{', background included' if mode == 'multiclass' else ''}).")
+    return classes
+
+
+# -- train -----------------------------------------------------------------------------
+
+
+def _check_names(arch, encoder):
+    """Unknown architecture / encoder names -> CLIError listing the valid ones."""
+    import keras_seg
+    from keras_seg.architectures import ARCHITECTURES
+
+    if str(arch).lower() not in ARCHITECTURES:
+        raise CLIError(f"unknown architecture {arch!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}")
+    if encoder not in keras_seg.list_encoders():
+        raise CLIError(f"unknown encoder {encoder!r}; `keras-seg list-encoders` lists the {len(keras_seg.list_encoders())} encoders")
+
+
+def _check_image_size(model, size):
+    """A clear error for an image size the model cannot take (e.g. not divisible by 32)."""
+    if size is None or not hasattr(model, "check_input_shape"):
+        return
+    import keras
+
+    channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+    shape = (1, *size, channels) if model.data_format == "channels_last" else (1, channels, *size)
+    try:
+        model.check_input_shape(keras.KerasTensor(shape))
+    except ValueError as e:
+        raise CLIError(f"--image-size {size[0]}x{size[1]}: {e}") from None
+
+
+def _build_model(run):
+    from keras_seg import training
+
+    kwargs = dict(run["model"])
+    arch = kwargs.pop("arch")
+    return training.build_model(arch, dtype_policy_name=run.get("dtype_policy"), **kwargs)
+
+
+def _run_config(args, mode, classes, data_format):
+    """The run.json content: how the model is built and its data prepared."""
+    import keras
+
+    model = {
+        "arch": args.arch.lower(),
+        "encoder_name": args.encoder,
+        "encoder_weights": args.encoder_weights,
+        "classes": classes,
+        "data_format": data_format,
+    }
+    if args.encoder_depth is not None:
+        model["encoder_depth"] = args.encoder_depth
+    if args.decoder_channels is not None:
+        model["decoder_channels"] = args.decoder_channels
+    size = args.image_size or ((64, 64) if args.data == "synthetic" else None)
+    return {
+        "model": model,
+        "mode": mode,
+        "classes": classes,
+        "image_size": list(size) if size else None,
+        "preprocessing": _preprocessing_for(args.preprocessing, args.encoder),
+        "dtype_policy": args.mixed_precision,
+        "threshold": 0.5,
+        "data": args.data,
+        "backend": keras.backend.backend(),
+    }
+
+
+def _check_resume(args, run, out, ckpt_dir):
+    """Refuse to overwrite checkpoints without --resume, or to resume a different model."""
+    from keras_seg import training
+
+    if not args.resume and training.last_checkpoint(ckpt_dir) is not None:
+        raise CLIError(f"{ckpt_dir} already holds checkpoints: pass --resume to continue, or choose another --output.")
+    run_path = os.path.join(out, RUN_FILE)
+    if args.resume and os.path.exists(run_path):
+        with open(run_path, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous.get("model") != run["model"] or previous.get("mode") != run["mode"]:
+            raise CLIError(
+                f"--resume: the model settings differ from the run in {out} "
+                f"(was {previous.get('model')}, mode {previous.get('mode')!r}); use the same options."
+            )
+
+
+def _train_augmentation(args, size, demo):
+    from keras_seg.data import augment
+
+    if not args.augment:
+        return augment.eval_transform(size)
+    if demo:  # synthetic data: flips (and 90-degree turns when square) are enough
+        turns = [augment.RandomRotate90()] if size and size[0] == size[1] else []
+        return augment.Compose([augment.HorizontalFlip(), augment.VerticalFlip(), *turns])
+    return augment.train_augmentation(size)
+
+
+def _trainable_count(model):
+    import numpy as np
+
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def train_run(args, demo=False):
+    """Train as configured by ``args``; returns ``(model, history, run, val_loader, seconds)``.
+
+    Everything is checked (names, data, image size, resume) before the first file is
+    written to ``args.output``.
+    """
+    import keras
+
+    from keras_seg import training
+    from keras_seg.data import SegmentationDataLoader, augment, write_text
+
+    _check_names(args.arch, args.encoder)
+    if args.epochs < 1 or args.batch_size < 1:
+        raise CLIError("--epochs and --batch-size must be positive.")
+    mode = args.mode
+    classes = _classes_for(mode, args.classes, args.data)
+    if args.data != "synthetic" and args.image_size is None:
+        raise CLIError("training on a folder needs --image-size (N or HxW): images are cropped/resized to it for batching.")
+    data_format = args.data_format or _default_data_format()
+    out = args.output
+    ckpt_dir = os.path.join(out, "checkpoints")
+    run = _run_config(args, mode, classes, data_format)
+    _check_resume(args, run, out, ckpt_dir)
+
+    train_ds, val_ds = _datasets(args, mode, classes)
+    run["class_names"] = list(getattr(val_ds, "class_names", ()) or ())
+    size = tuple(run["image_size"]) if run["image_size"] else None
+    train_aug = _train_augmentation(args, size, demo)
+
+    threads = _configure_threads(args.threads)
+    if threads:
+        _log(threads)
+
+    def loaders(replicas):
+        common = dict(preprocessing=run["preprocessing"], data_format=data_format, classes=classes,
+                      workers=args.workers, use_multiprocessing=args.multiprocessing)
+        train = SegmentationDataLoader(train_ds, args.batch_size, augmentation=train_aug, shuffle=True,
+                                       drop_remainder=replicas > 1 or len(train_ds) >= 2 * args.batch_size,
+                                       seed=args.seed, **common)
+        val = SegmentationDataLoader(val_ds, args.batch_size, augmentation=augment.eval_transform(size),
+                                     drop_remainder=replicas > 1, **common)
+        return train, val
+
+    def build_and_fit(replicas):
+        train_loader, val_loader = loaders(replicas)
+        if len(train_loader) == 0:
+            raise CLIError(f"{len(train_ds)} training sample(s) make no full batch of {args.batch_size}.")
+        keras.utils.set_random_seed(args.seed)
+        model = _build_model(run)
+        _check_image_size(model, size)
+        if args.freeze_encoder:
+            model.freeze_encoder()
+        steps = args.epochs * len(train_loader)
+        lr = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1)) if args.cosine else args.lr
+        training.compile_for(model, mode, optimizer=keras.optimizers.Adam(lr), metrics=args.metrics)
+        write_text(os.path.join(out, RUN_FILE), json.dumps(run, indent=1))  # first file written
+        _log(f"data: train {train_ds.describe()}; val {val_ds.describe()}")
+        _log(f"model: {args.arch} / {args.encoder}, {_trainable_count(model):,} trainable parameters, {data_format}, "
+             f"{keras.backend.backend()} backend" + (f", {args.mixed_precision}" if args.mixed_precision else ""))
+        start = time.perf_counter()
+        model, history = training.fit(
+            model, train_loader, args.epochs, validation_data=val_loader, checkpoint_dir=ckpt_dir,
+            resume=args.resume, keep=args.keep_checkpoints, verbose=args.verbose,
+            dtype_policy_name=args.mixed_precision, freeze_encoder=args.freeze_encoder,
+        )
+        return model, history, val_loader, time.perf_counter() - start
+
+    if args.data_parallel:
+        if keras.backend.backend() == "torch":
+            raise CLIError("--data-parallel needs the jax or tensorflow backend (Keras has no torch data parallelism); "
+                           "see docs/training.md.")
+        with training.data_parallel() as replicas:
+            _log(f"data parallel: {replicas}")
+            if args.batch_size % replicas.num_replicas:
+                raise CLIError(f"--batch-size {args.batch_size} must be divisible by the {replicas.num_replicas} replicas.")
+            model, history, val_loader, seconds = build_and_fit(replicas.num_replicas)
+    else:
+        model, history, val_loader, seconds = build_and_fit(1)
+    return model, history, run, val_loader, seconds
+
+
+def _save_outputs(model, history, run, out, scores=None):
+    from keras_seg import training
+    from keras_seg.data import atomic_dir, write_text
+    from keras_seg.data.visualize import save_history_plot
+
+    training.save_model(model, os.path.join(out, "model.keras"))  # no optimizer: loads on any backend
+    with atomic_dir(os.path.join(out, "smp")) as tmp:
+        metrics = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)} if scores else None
+        model.save_pretrained(tmp, dataset=f"keras-seg {run.get('data')}", metrics=metrics)
+    if history and any(len(v) for v in history.values()):
+        save_history_plot(os.path.join(out, "history.png"), history, title=f"{run['model']['arch']} / {run['model']['encoder_name']}")
+    if scores is not None:
+        write_text(os.path.join(out, "metrics.json"), json.dumps(scores, indent=1))
+
+
+def cmd_train(args):
+    from keras_seg import training
+
+    model, history, run, val_loader, seconds = train_run(args)
+    _log(f"training time: {seconds:.1f} s")
+    scores = training.evaluate_masks(model, val_loader, run["mode"], class_names=run["class_names"] or None,
+                                     ignore_index=args.ignore_index)
+    _log(training.format_metrics_table(scores))
+    _save_outputs(model, history, run, args.output, scores)
+    _log(f"saved: {os.path.join(args.output, 'model.keras')}, {os.path.join(args.output, 'smp')}")
+    return 0
+
+
+# -- evaluate ----------------------------------------------------------------------------
+
+
+def _model_settings(args, model):
+    """mode, preprocessing, image size, class names: flags, else run.json, else the model."""
+    from keras_seg import training
+
+    run = _read_run(args.model) or {}
+    mode = args.mode or run.get("mode") or training.infer_mode(model)
+    if args.preprocessing != "auto" or "preprocessing" not in run:
+        encoder = (getattr(model, "config", None) or {}).get("encoder_name", "")
+        preprocessing = _preprocessing_for(args.preprocessing, encoder) if encoder else None
+    else:
+        preprocessing = run["preprocessing"]
+    size = args.image_size or (tuple(run["image_size"]) if run.get("image_size") else None)
+    return mode, preprocessing, size, run.get("class_names") or None, run
+
+
+def cmd_evaluate(args):
+    from keras_seg import training
+    from keras_seg.data import SegmentationDataLoader, augment
+
+    model = _load_model(args.model)
+    mode, preprocessing, size, class_names, run = _model_settings(args, model)
+    classes = training.model_classes(model)
+    if args.data == "synthetic" and args.image_size is None and size:
+        args.image_size = size
+    _, ds = _datasets(args, mode, classes, for_training=False)
+    threads = _configure_threads(args.threads)
+    if threads:
+        _log(threads)
+    loader = SegmentationDataLoader(ds, args.batch_size, augmentation=augment.eval_transform(size), preprocessing=preprocessing,
+                                    data_format=model.data_format, classes=classes)
+    start = time.perf_counter()
+    scores = training.evaluate_masks(model, loader, mode, threshold=args.threshold, class_names=class_names or getattr(ds, "class_names", None),
+                                     ignore_index=args.ignore_index)
+    _log(f"{ds.describe()}: {time.perf_counter() - start:.1f} s")
+    _log(training.format_metrics_table(scores))
+    if args.json:
+        from keras_seg.data import write_text
+
+        write_text(args.json, json.dumps(scores, indent=1))
+    return 0
+
+
+# -- predict -----------------------------------------------------------------------------
+
+
+def _input_images(path):
+    from keras_seg.data.io import IMAGE_EXTENSIONS
+
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, f) for f in os.listdir(path)
+            if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".")
+        )
+        if not files:
+            raise CLIError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+        return files
+    if not os.path.exists(path):
+        raise CLIError(f"Input not found: {path}")
+    return [path]
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from keras_seg import training
+    from keras_seg.data import read_image, write_png
+    from keras_seg.data.augment import resize_image, resize_mask
+    from keras_seg.data.loader import format_image
+    from keras_seg.data.preprocessing import resolve_preprocessing
+    from keras_seg.data.visualize import colorize, overlay
+
+    model = _load_model(args.model)
+    mode, preprocessing, size, class_names, _ = _model_settings(args, model)
+    prep = resolve_preprocessing(preprocessing)
+    from_logits = training.outputs_logits(model)
+    in_channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+    files = _input_images(args.input)
+    masks_dir, overlays_dir = os.path.join(args.output, "masks"), os.path.join(args.output, "overlays")
+    n_colors = training.model_classes(model) + (1 if mode == "binary" else 0)
+    for path in files:
+        image = read_image(path, in_channels, convert_channels=args.convert_channels)
+        h, w = image.shape[:2]
+        x = resize_image(image, size) if size else image
+        x = format_image(prep(x), model.data_format)[None]
+        out = training.predict_logits(model, x)
+        mask = training.to_masks(out, mode, from_logits, args.threshold, model.data_format)[0]
+        if size:
+            mask = resize_mask(mask, (h, w))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if mode == "multilabel":  # one 0/1 PNG per label
+            for k in range(mask.shape[-1]):
+                write_png(os.path.join(masks_dir, f"{stem}_label{k}.png"), mask[..., k].astype(np.uint8))
+        else:
+            write_png(os.path.join(masks_dir, f"{stem}.png"), mask)
+        write_png(os.path.join(overlays_dir, f"{stem}.png"), np.concatenate(
+            [image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, -1),
+             overlay(image, mask, 0.5, n_colors), colorize(mask, n_colors)], axis=1))
+        _log(f"{path} -> {os.path.join(masks_dir, stem + '.png')}")
+    _log(f"{len(files)} image(s): class-index masks in {masks_dir}, overlays (image | overlay | mask) in {overlays_dir}")
+    return 0
+
+
+# -- convert / export / list-encoders ------------------------------------------------------------
+
+
+def cmd_convert(args):
+    import keras_seg
+    from keras_seg.data import atomic_path
+
+    if not os.path.isdir(args.checkpoint) and not args.allow_hub:
+        raise CLIError(f"SMP checkpoint folder not found: {args.checkpoint} (a folder with config.json and model.safetensors).")
+    if not args.output.endswith(".keras"):
+        raise CLIError(f"The output must end in .keras, got {args.output}")
+    try:
+        model = keras_seg.from_pretrained(args.checkpoint, data_format=args.data_format or _default_data_format())
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(f"Cannot convert {args.checkpoint}: {e}") from None
+    with atomic_path(args.output) as tmp:
+        model.save(tmp)
+    _log(f"{args.checkpoint} -> {args.output} ({type(model).__name__}, {model.count_params():,} parameters, {model.data_format})")
+    return 0
+
+
+def _export(model, path, fmt, size, check=True, x=None):
+    """Export through keras_seg.export and compare the artifact with Keras on ``x`` (one
+    batch-1 input; default random numbers). Returns the max difference (None without check)."""
+    import numpy as np
+
+    try:
+        from keras_seg import export
+    except ImportError:
+        raise CLIError("keras_seg.export is not available in this installation.") from None
+    from keras_seg import training
+
+    from keras_seg.data import atomic_dir, atomic_path
+
+    if getattr(model, "optimizer", None) is not None:  # a compiled model's file names its backend's optimizer module
+        model = training.inference_copy(model)
+    with (atomic_dir(path) if fmt == "tf_saved_model" else atomic_path(path)) as tmp:  # no half-written export
+        export.export_model(model, tmp, fmt, input_size=tuple(size))
+    if not check:
+        return None
+    if x is None:
+        channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+        shape = (1, *size, channels) if model.data_format == "channels_last" else (1, channels, *size)
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    return float(export.compare_exported(model, path, fmt, np.asarray(x, np.float32)))
+
+
+def cmd_export(args):
+    model = _load_model(args.model)
+    run = _read_run(args.model) or {}
+    size = args.image_size or (tuple(run["image_size"]) if run.get("image_size") else None)
+    if size is None:
+        raise CLIError("export needs --image-size (the fixed input size of the exported model).")
+    _check_image_size(model, size)
+    if args.format == "litert" and not args.output.endswith(".tflite"):
+        raise CLIError(f"a litert export must end in .tflite, got {args.output}")
+    diff = _export(model, args.output, args.format, size, check=not args.no_check)
+    _log(f"exported {args.format}: {args.output}")
+    if diff is not None:
+        _log(f"max |exported - keras| = {diff:.2e}")
+        if diff > args.tolerance:
+            _log(f"error: the exported model differs from the Keras model by more than {args.tolerance}")
+            return 3
+    return 0
+
+
+def cmd_list_encoders(args):
+    from backbones.registry import get_spec
+
+    import keras_seg
+
+    for name in keras_seg.list_encoders():
+        weights = sorted(get_spec(name)["pretrained_weights"])
+        _log(f"{name:28s} {', '.join(weights) if weights else '-'}")
+    return 0
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+def cmd_demo(args):
+    import keras
+    import numpy as np
+
+    from keras_seg import training
+    from keras_seg.data.visualize import save_prediction_grid
+
+    t0 = time.perf_counter()
+    args.resume = False
+    args.data = "synthetic"
+    if os.path.isdir(os.path.join(args.output, "checkpoints")):
+        import shutil
+
+        shutil.rmtree(os.path.join(args.output, "checkpoints"))  # a demo always starts fresh
+    _log(f"keras-seg demo: {args.arch} / {args.encoder} on synthetic {args.mode} shapes, {keras.backend.backend()} backend")
+    model, history, run, val_loader, seconds = train_run(args, demo=True)
+    scores = training.evaluate_masks(model, val_loader, run["mode"], class_names=run["class_names"] or None)
+    _log(training.format_metrics_table(scores))
+    iou = scores["iou"]
+    _log(f"held-out IoU: {iou:.4f} (target {args.target_iou}; {len(val_loader.dataset)} held-out images); "
+         f"training took {seconds:.1f} s")
+
+    _save_outputs(model, history, run, args.output, scores)
+    images, targets = val_loader[0]
+    out = training.predict_logits(model, images)
+    pred = training.to_masks(out, run["mode"], True, 0.5, model.data_format)
+    true = training.targets_to_masks(targets, run["mode"], val_loader.data_format)
+    raw = np.stack([val_loader.dataset[i][0] for i in range(len(images))])
+    n_colors = run["classes"] + (1 if run["mode"] == "binary" else 0)
+    save_prediction_grid(os.path.join(args.output, "predictions.png"), raw, true, pred, num_classes=n_colors, max_rows=6)
+    _log(f"saved: model.keras, smp/, history.png, predictions.png in {args.output}")
+
+    status = 0
+    if not args.no_export:
+        tflite = os.path.join(args.output, "model.tflite")
+        try:
+            diff = _export(model, tflite, "litert", tuple(run["image_size"]), x=images[:1])
+            ok = diff <= 1e-3
+            _log(f"TFLite: {tflite}; max |tflite - keras| = {diff:.2e} ({'ok' if ok else 'MISMATCH'})")
+            if not ok:
+                status = 3
+        except Exception as e:  # report, keep the trained model
+            _log(f"TFLite export failed: {type(e).__name__}: {str(e)[-2000:]}")
+            status = 3
+    _log(f"total time: {time.perf_counter() - t0:.1f} s")
+    if iou < args.target_iou:
+        _log(f"FAILED: IoU {iou:.4f} < {args.target_iou}")
+        return 1
+    return status
+
+
+# -- argument parsing ----------------------------------------------------------------------
+
+
+def _add_model_args(p, demo=False):
+    p.add_argument("--arch", default="unet", help="architecture (unet, fpn, ...; default unet)")
+    p.add_argument("--encoder", default="resnet18", help="encoder name (default resnet18; see list-encoders)")
+    p.add_argument("--encoder-depth", type=int, default=3 if demo else None, help="encoder depth (architecture default)")
+    p.add_argument("--decoder-channels", type=_int_list, default=[32, 16, 8] if demo else None,
+                   help="comma-separated decoder channels (Unet-style architectures)")
+    p.add_argument("--encoder-weights", type=_none_or_str, default=None,
+                   help="pretrained encoder weights (e.g. imagenet; needs the network or a cache) or none (default)")
+    p.add_argument("--data-format", choices=("channels_last", "channels_first"), default=None,
+                   help="default: channels_first on torch, channels_last on tensorflow/jax (the fast layouts)")
+
+
+def _add_data_args(p, train=True, demo=False):
+    if not demo:
+        p.add_argument("--data", default="synthetic", help="a folder (images/ + masks/, or train/ val/ of those) or 'synthetic'")
+    p.add_argument("--mode", choices=("binary", "multiclass", "multilabel"), default="binary" if (train or demo) else None)
+    if not demo:
+        p.add_argument("--classes", type=int, default=None, help="output channels (binary: 1; multiclass: classes incl. background)")
+    p.add_argument("--image-size", type=_image_size, default=(64, 64) if demo else None, help="N or HxW: resize (and crop) to this size")
+    p.add_argument("--batch-size", type=int, default=16 if demo else 8)
+    p.add_argument("--train-samples", type=int, default=1024, help="synthetic data: training samples")
+    p.add_argument("--val-samples", type=int, default=128, help="synthetic data: held-out samples")
+    p.add_argument("--val-split", default="val", help="split folder (or synthetic split) to evaluate on")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="folder without split folders: held-out fraction")
+    p.add_argument("--ignore-index", type=int, default=None, help="mask value to ignore (e.g. 255)")
+    p.add_argument("--convert-channels", action="store_true", help="convert images with another channel count instead of failing")
+    p.add_argument("--no-validate", dest="validate", action="store_false", help="skip reading every file before training")
+    p.add_argument("--preprocessing", choices=("auto", "imagenet", "unit"), default="auto",
+                   help="input normalisation: the encoder's ImageNet mean/std (auto), or [0, 1] scaling (unit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_threads_arg, default="auto", help="torch CPU threads (auto: 1 on an oversubscribed CPU)")
+
+
+def _add_train_args(p, demo=False):
+    p.add_argument("--epochs", type=int, default=7 if demo else 10)
+    p.add_argument("--lr", type=float, default=2e-3 if demo else 1e-3, help="Adam learning rate")
+    p.add_argument("--no-cosine", dest="cosine", action="store_false", help="constant learning rate (default: cosine decay)")
+    p.add_argument("--output", "--out", dest="output", default="keras-seg-demo" if demo else "keras-seg-run",
+                   help="output folder")
+    p.add_argument("--metrics", type=lambda v: [m for m in v.split(",") if m], default=["iou"] if demo else None,
+                   help="metrics shown during training (comma-separated of iou,f1,accuracy,precision,recall)")
+    p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"), default=None)
+    p.add_argument("--freeze-encoder", action="store_true", help="train the decoder and heads only")
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--workers", type=int, default=1, help="data loading workers (keras PyDataset)")
+    p.add_argument("--multiprocessing", action="store_true", help="load data in processes rather than threads")
+    p.add_argument("--data-parallel", action="store_true", help="all devices: DataParallel (JAX) / MirroredStrategy (TF)")
+    p.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (0: all)")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="1: progress bar (default), 2: one line per epoch")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="keras-seg", description="Train, evaluate, export keras-seg segmentation models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train a model (checkpoints each epoch; --resume continues)")
+    _add_model_args(p)
+    _add_data_args(p)
+    _add_train_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="print IoU, F1, accuracy, precision, recall on a dataset")
+    p.add_argument("model", help="a .keras file or a training output folder")
+    _add_data_args(p, train=False)
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="write mask PNGs and overlay pictures for images")
+    p.add_argument("model", help="a .keras file or a training output folder")
+    p.add_argument("input", help="an image or a folder of images")
+    p.add_argument("--output", default="predictions")
+    p.add_argument("--mode", choices=("binary", "multiclass", "multilabel"), default=None)
+    p.add_argument("--image-size", type=_image_size, default=None, help="resize to N or HxW for the model (masks are resized back)")
+    p.add_argument("--preprocessing", choices=("auto", "imagenet", "unit"), default="auto")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--convert-channels", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("convert", help="SMP checkpoint folder -> .keras")
+    p.add_argument("checkpoint", help="folder written by SMP's save_pretrained (config.json + model.safetensors)")
+    p.add_argument("output", help="the .keras file to write")
+    p.add_argument("--data-format", choices=("channels_last", "channels_first"), default=None)
+    p.add_argument("--allow-hub", action="store_true", help="treat CHECKPOINT as a Hugging Face hub repository id")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("export", help="export a .keras model (tf_saved_model, litert, onnx) and check it")
+    p.add_argument("model")
+    p.add_argument("output", help="path of the export (.tflite for litert, .onnx for onnx, a folder for tf_saved_model)")
+    p.add_argument("--format", choices=("tf_saved_model", "litert", "onnx"), default="litert")
+    p.add_argument("--image-size", type=_image_size, default=None)
+    p.add_argument("--no-check", action="store_true", help="skip comparing the export with the Keras model")
+    p.add_argument("--tolerance", type=float, default=1e-3)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("list-encoders", help="list the encoders and their pretrained weights")
+    p.set_defaults(func=cmd_list_encoders)
+
+    p = sub.add_parser("demo", help=f"train a small Unet on synthetic shapes to IoU >= {DEMO_IOU_TARGET} and export it")
+    _add_model_args(p, demo=True)
+    _add_data_args(p, demo=True)
+    _add_train_args(p, demo=True)
+    p.add_argument("--no-export", action="store_true", help="skip the TFLite export and check")
+    p.add_argument("--target-iou", type=float, default=DEMO_IOU_TARGET,
+                   help=f"exit with status 1 below this held-out IoU (default {DEMO_IOU_TARGET})")
+    p.set_defaults(func=cmd_demo, arch="unet", classes=None, ignore_index=None)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError) as e:  # ValueError: DatasetError and argument checks in the library
+        if os.environ.get("KERAS_SEG_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The ``keras-seg`` command line, run in-process through ``keras_seg.cli.main``.
+
+One tiny training run (32 px, Unet with a depth-2 resnet18 encoder, one epoch) is
+shared by the evaluate / predict / convert / export / resume tests.
+"""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_seg import cli, training
+from keras_seg.data import SyntheticSegmentation
+
+BACKEND = keras.backend.backend()
+TINY = ["--image-size", "32", "--encoder-depth", "2", "--decoder-channels", "16,8", "--batch-size", "8", "--verbose", "0"]
+SYNTHETIC = ["--train-samples", "16", "--val-samples", "8"]
+
+
+def run_cli(*argv):
+    """``keras-seg ARGV`` in this process; returns the exit status."""
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A one-epoch synthetic training run's output folder."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert run_cli("train", "--output", out, "--epochs", 1, *SYNTHETIC, *TINY) == 0
+    return out
+
+
+def make_folder_dataset(root, n=6, size=32, classes=3):
+    """images/ + masks/ (class-index PNGs) from the synthetic multiclass set."""
+    ds = SyntheticSegmentation(n, size, mode="multiclass", seed=1)
+    os.makedirs(root / "images")
+    os.makedirs(root / "masks")
+    for i in range(n):
+        image, mask = ds[i]
+        Image.fromarray(image).save(root / "images" / f"im{i}.jpg", quality=95)
+        Image.fromarray(np.minimum(mask, classes - 1).astype(np.uint8)).save(root / "masks" / f"im{i}.png")
+    return root
+
+
+def files_in(folder):
+    return sorted(p for p in os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+# -- train / resume -----------------------------------------------------------------------
+
+
+def test_train_writes_model_checkpoints_and_run_file(trained, capsys):
+    assert {"run.json", "model.keras", "smp", "history.png", "metrics.json", "checkpoints"} <= set(files_in(trained))
+    assert files_in(trained / "checkpoints") == ["epoch-0001.keras", "state.json"]
+    run = json.loads((trained / "run.json").read_text())
+    assert run["model"]["arch"] == "unet" and run["image_size"] == [32, 32] and run["mode"] == "binary"
+    assert {"config.json", "model.safetensors"} <= set(files_in(trained / "smp"))
+    assert not [f for f in os.listdir(trained) if f.startswith(".")]  # no temporary files left
+    model = training.load_checkpoint(trained / "model.keras", compile=False)
+    assert getattr(model, "optimizer", None) is None  # portable: loads on every backend
+
+
+def test_train_resume_continues_from_last_checkpoint(trained, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    # without --resume, existing checkpoints are not overwritten
+    assert run_cli("train", "--output", out, "--epochs", 2, *SYNTHETIC, *TINY) == 2
+    assert "--resume" in capsys.readouterr().err
+    # a different model cannot resume this run
+    assert run_cli("train", "--output", out, "--epochs", 2, "--resume", *SYNTHETIC,
+                   *TINY[:4], "--decoder-channels", "8,8", *TINY[6:]) == 2
+    assert "differ" in capsys.readouterr().err
+    assert run_cli("train", "--output", out, "--epochs", 2, "--resume", *SYNTHETIC, *TINY) == 0
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    assert state["history"]["loss"][0] == json.loads((trained / "checkpoints" / "state.json").read_text())["history"]["loss"][0]
+    assert files_in(out / "checkpoints") == ["epoch-0001.keras", "epoch-0002.keras", "state.json"]
+
+
+def test_train_on_folder_multiclass_then_evaluate(tmp_path, capsys):
+    data = make_folder_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    code = run_cli("train", "--data", data, "--mode", "multiclass", "--classes", 3, "--output", out, "--epochs", 1,
+                   "--val-fraction", 0.34, "--metrics", "iou", *TINY[:6], "--batch-size", 2, "--verbose", 2)
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "mean" in text and "pixel accuracy" in text  # the metrics table
+    assert run_cli("evaluate", out, "--data", data, "--batch-size", 4) == 0
+    assert "class_2" in capsys.readouterr().out
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "unet3000", *TINY], "unknown architecture"),
+    (["--encoder", "resnet7", *TINY], "unknown encoder"),
+    (["--data", "/no/such/folder", *TINY], "folder not found"),
+    (["--arch", "fpn", "--encoder-depth", "3", "--image-size", "36"], "divisible by 8"),  # Unet takes any size
+    (["--mode", "binary", "--classes", "3", *TINY], "--classes must be 1"),
+    (["--mode", "multiclass", "--data", "synthetic", "--classes", "1", *TINY], "classes"),
+])
+def test_train_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert run_cli("train", "--output", out, "--epochs", 1, *SYNTHETIC, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err, err
+    assert files_in(out) == []
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli("train", "--image-size", "big")
+    assert e.value.code == 2 and "image size must be N or HxW" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli("frobnicate")
+
+
+def test_folder_dataset_errors(tmp_path, capsys):
+    data = make_folder_dataset(tmp_path / "data", n=2)
+    os.remove(data / "masks" / "im1.png")
+    out = tmp_path / "run"
+    assert run_cli("train", "--data", data, "--output", out, *TINY) == 2
+    assert "without a mask" in capsys.readouterr().err
+    assert run_cli("train", "--data", data, "--output", out) == 2
+    assert "needs --image-size" in capsys.readouterr().err
+    assert files_in(out) == []
+
+
+def test_other_commands_bad_input(trained, tmp_path, capsys):
+    assert run_cli("evaluate", tmp_path / "missing.keras") == 2
+    assert "not found" in capsys.readouterr().err
+    assert run_cli("predict", trained, tmp_path / "no_images") == 2
+    assert "not found" in capsys.readouterr().err
+    assert run_cli("convert", tmp_path / "no_checkpoint", tmp_path / "m.keras") == 2
+    assert "not found" in capsys.readouterr().err
+    assert run_cli("export", trained, tmp_path / "m.onnx", "--format", "litert") == 2
+    assert ".tflite" in capsys.readouterr().err
+    assert run_cli("export", tmp_path / "missing.keras", tmp_path / "m.tflite") == 2
+    assert "not found" in capsys.readouterr().err
+    assert files_in(tmp_path) == []
+
+
+# -- evaluate / predict ---------------------------------------------------------------------
+
+
+def test_evaluate_prints_table_and_writes_json(trained, tmp_path, capsys):
+    scores_path = tmp_path / "scores.json"
+    assert run_cli("evaluate", trained / "model.keras", "--val-samples", 8, "--json", scores_path) == 0
+    text = capsys.readouterr().out
+    assert "iou" in text and "shape" in text
+    scores = json.loads(scores_path.read_text())
+    saved = json.loads((trained / "metrics.json").read_text())
+    assert scores["iou"] == pytest.approx(saved["iou"], abs=1e-6)  # same held-out split as training's
+
+
+def test_predict_writes_masks_and_overlays_at_input_size(trained, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    ds = SyntheticSegmentation(2, (40, 36), seed=3)
+    for i in range(2):
+        Image.fromarray(ds[i][0]).save(images / f"pic{i}.png")
+    out = tmp_path / "pred"
+    assert run_cli("predict", trained, images, "--output", out) == 0
+    assert files_in(out / "masks") == ["pic0.png", "pic1.png"]
+    assert files_in(out / "overlays") == ["pic0.png", "pic1.png"]
+    mask = np.asarray(Image.open(out / "masks" / "pic0.png"))
+    assert mask.shape == (40, 36) and set(np.unique(mask)) <= {0, 1}
+    assert np.asarray(Image.open(out / "overlays" / "pic0.png")).shape == (40, 3 * 36, 3)
+
+
+# -- convert / export / list-encoders ---------------------------------------------------------
+
+
+def test_convert_smp_checkpoint_to_keras(trained, tmp_path, capsys):
+    out = tmp_path / "converted.keras"
+    assert run_cli("convert", trained / "smp", out) == 0
+    converted = training.load_checkpoint(out, compile=False)
+    original = training.load_checkpoint(trained / "model.keras", compile=False)
+    shape = (1, 32, 32, 3) if original.data_format == "channels_last" else (1, 3, 32, 32)
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(converted(x)), keras.ops.convert_to_numpy(original(x)),
+                               atol=1e-5)
+    assert run_cli("convert", trained / "smp", tmp_path / "converted.h5") == 2
+
+
+def test_export_litert_and_check(trained, tmp_path, capsys):
+    out = tmp_path / "model.tflite"
+    assert run_cli("export", trained, out, "--format", "litert") == 0
+    text = capsys.readouterr().out
+    assert os.path.getsize(out) > 0 and "max |exported - keras|" in text
+    assert files_in(tmp_path) == ["model.tflite"]
+
+
+def test_list_encoders(capsys):
+    assert run_cli("list-encoders") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("resnet18") and "imagenet" in line for line in lines)
+    assert len(lines) > 5
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def test_demo_reduced(tmp_path, capsys):
+    """The demo's whole path on a few samples (the real demo trains for minutes)."""
+    out = tmp_path / "demo"
+    code = run_cli("demo", "--out", out, "--epochs", 1, "--train-samples", 16, "--val-samples", 8, "--image-size", 32,
+                   "--batch-size", 8, "--no-export", "--target-iou", 0, "--verbose", 0)
+    assert code == 0
+    assert {"model.keras", "history.png", "predictions.png", "run.json"} <= set(files_in(out))
+    assert "held-out IoU" in capsys.readouterr().out
+    assert files_in(out / "checkpoints") == ["epoch-0001.keras", "state.json"]
