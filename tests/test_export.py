@@ -6,28 +6,11 @@ import pytest
 
 import keras_seg
 from keras_seg.export import compare_exported, export_model
+from tests.arch_configs import ARCH_CONFIGS, INPUT_SIZES
 from tests.parity import tmpdir
 
 BACKEND = keras.backend.backend()
 FORMATS = [("tf_saved_model", "saved_model"), ("litert", "model.tflite")]
-
-# Small configurations of every architecture (those present in this checkout).
-ARCH_CONFIGS = {
-    "unet": dict(encoder_depth=3, decoder_channels=(32, 16, 8)),
-    "unetplusplus": dict(encoder_depth=3, decoder_channels=(32, 16, 8)),
-    "manet": dict(encoder_depth=3, decoder_channels=(32, 16, 8), decoder_pab_channels=8),
-    "linknet": dict(encoder_depth=3),
-    "fpn": dict(encoder_depth=3, decoder_pyramid_channels=32, decoder_segmentation_channels=32),
-    "pspnet": dict(encoder_depth=3, psp_out_channels=32),
-    "deeplabv3": dict(encoder_depth=4, decoder_channels=32),
-    "deeplabv3plus": dict(encoder_depth=4, decoder_channels=32),
-    "pan": dict(decoder_channels=16),
-    "upernet": dict(encoder_depth=4, decoder_channels=32),
-    "segformer": dict(encoder_depth=4, decoder_segmentation_channels=32),
-}
-# PAN's FPA block needs at least 8 x the encoder's output stride (16 for PAN).
-INPUT_SIZES = {"pan": 128}
-
 
 def _image(model, size=64):
     shape = (1, size, size, 3) if model.data_format == "channels_last" else (1, 3, size, size)
