@@ -60,6 +60,15 @@ def _int_list(value):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
 
+def _label_map(value):
+    """"0:0,255:1" -> {0: 0, 255: 1} (raw mask value -> class index)."""
+    try:
+        pairs = [item.split(":") for item in str(value).split(",") if item.strip()]
+        return {int(raw): int(cls) for raw, cls in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--label-map must look like 0:0,255:1, got {value!r}") from None
+
+
 def _none_or_str(value):
     return None if str(value).lower() in ("none", "null", "") else value
 
@@ -165,7 +174,8 @@ def _datasets(args, mode, classes, for_training=True):
     root = args.data
     if not os.path.isdir(root):
         raise CLIError(f"--data: folder not found: {root} (or pass --data synthetic)")
-    kwargs = dict(mode=mode, classes=classes, ignore_index=args.ignore_index, convert_channels=args.convert_channels)
+    kwargs = dict(mode=mode, classes=classes, ignore_index=args.ignore_index, convert_channels=args.convert_channels,
+                  label_map=args.label_map)
     if has_splits(root):
         train = FolderDataset(root, split="train", **kwargs) if for_training else None
         val_split = args.val_split if os.path.isdir(os.path.join(root, args.val_split)) else None
@@ -262,6 +272,7 @@ def _run_config(args, mode, classes, data_format):
         "dtype_policy": args.mixed_precision,
         "threshold": 0.5,
         "data": args.data,
+        "label_map": args.label_map,
         "backend": keras.backend.backend(),
     }
 
@@ -436,6 +447,8 @@ def cmd_evaluate(args):
     classes = training.model_classes(model)
     if args.data == "synthetic" and args.image_size is None and size:
         args.image_size = size
+    if args.label_map is None and run.get("label_map"):
+        args.label_map = {int(k): int(v) for k, v in run["label_map"].items()}
     _, ds = _datasets(args, mode, classes, for_training=False)
     threads = _configure_threads(args.threads)
     if threads:
@@ -673,6 +686,8 @@ def _add_data_args(p, train=True, demo=False):
     p.add_argument("--val-split", default="val", help="split folder (or synthetic split) to evaluate on")
     p.add_argument("--val-fraction", type=float, default=0.2, help="folder without split folders: held-out fraction")
     p.add_argument("--ignore-index", type=int, default=None, help="mask value to ignore (e.g. 255)")
+    p.add_argument("--label-map", type=_label_map, default=None,
+                   help="raw mask value -> class, e.g. 0:0,255:1 for binary masks saved as 0/255")
     p.add_argument("--convert-channels", action="store_true", help="convert images with another channel count instead of failing")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip reading every file before training")
     p.add_argument("--preprocessing", choices=("auto", "imagenet", "unit"), default="auto",

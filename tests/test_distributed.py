@@ -1,0 +1,96 @@
+"""Data-parallel training on two CPU devices, each backend in its own subprocess.
+
+* JAX: ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` and
+  ``keras.distribution.DataParallel`` (through ``keras_seg.training.data_parallel``
+  and ``keras-seg train --data-parallel``).
+* TensorFlow: two logical CPU devices (``tf.config.set_logical_device_configuration``)
+  and ``tf.distribute.MirroredStrategy``; the loss must equal the single-device loss.
+
+Each runs only under its own backend's test session (a subprocess per backend would
+triple the cost of the suite); under torch, ``data_parallel`` raises (see test_training).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import pytest
+
+BACKEND = keras.backend.backend()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+COMMON = """
+    import numpy as np
+    import keras
+    import keras_seg
+    from keras_seg import training
+    from keras_seg.data import SegmentationDataLoader, SyntheticSegmentation
+
+    TINY = dict(encoder_name="resnet18", encoder_depth=2, encoder_weights=None, decoder_channels=(16, 8), classes=1)
+    data = SegmentationDataLoader(SyntheticSegmentation(8, 32), 4, drop_remainder=True)
+
+    def run(devices=None):
+        keras.utils.set_random_seed(0)
+        with training.data_parallel(devices) as replicas:
+            model = keras_seg.Unet(**TINY)
+            training.compile_for(model, "binary", metrics=["iou"], optimizer=keras.optimizers.SGD(0.0))
+            loss = model.evaluate(data, verbose=0, return_dict=True)["loss"]
+            history = model.fit(data, epochs=1, verbose=0).history
+        return replicas, model, loss, history
+"""
+
+JAX_SCRIPT = COMMON + """
+    import jax
+    assert len(jax.devices()) == 2, jax.devices()
+    replicas, model, loss, history = run()
+    assert replicas.num_replicas == 2, replicas
+    assert "batch" in str(model.trainable_weights[0].value.sharding.mesh), model.trainable_weights[0].value.sharding
+    _, _, single, _ = run(jax.devices()[:1])
+    assert abs(loss - single) < 1e-4, (loss, single)
+    assert np.isfinite(history["loss"][0])
+
+    from keras_seg import cli
+    out = sys.argv[1]
+    code = cli.main(["train", "--output", out, "--epochs", "1", "--train-samples", "8", "--val-samples", "4",
+                     "--image-size", "32", "--encoder-depth", "2", "--decoder-channels", "16,8", "--batch-size", "4",
+                     "--metrics", "iou", "--data-parallel", "--verbose", "0"])
+    assert code == 0, code
+    assert os.path.exists(os.path.join(out, "model.keras"))
+    print("OK", replicas, loss, single)
+"""
+
+TF_SCRIPT = """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+""" + COMMON + """
+    replicas, model, loss, history = run(["/cpu:0", "/cpu:1"])
+    assert replicas.num_replicas == 2, replicas
+    assert type(model.trainable_weights[0].value).__name__ == "MirroredVariable"
+    _, _, single, _ = run(["/cpu:0"])
+    # Dice is a ratio per replica's half batch, so only close (Keras's own losses match exactly)
+    assert abs(loss - single) < 0.05 * single, (loss, single)
+    assert np.isfinite(history["loss"][0])
+    print("OK", replicas, loss, single)
+"""
+
+
+def _run(script, backend, extra_env, tmp_path):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **extra_env)
+    code = "import os, sys\n" + textwrap.dedent(script)
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "OK" in result.stdout
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="runs in the JAX backend's session")
+def test_jax_data_parallel_two_devices(tmp_path):
+    _run(JAX_SCRIPT, "jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, tmp_path)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="runs in the TensorFlow backend's session")
+def test_tf_mirrored_strategy_two_devices(tmp_path):
+    _run(TF_SCRIPT, "tensorflow", {}, tmp_path)
