@@ -4,6 +4,8 @@ Every architecture subclasses it and only supplies its decoder; the pipeline, th
 heads, the input check, encoder freezing, configs and SMP checkpoint I/O live here.
 """
 
+import inspect
+
 import keras
 
 from backbones.encoder import find_dormant_layers, get_encoder
@@ -157,6 +159,25 @@ def pop_deprecated(kwargs, old, new, value):
         return value
     warnings.warn(f"`{old}` is deprecated and will be removed; use `{new}` instead.", DeprecationWarning, stacklevel=3)
     return old_value
+
+
+def constructor_config(cls, values):
+    """SMP's constructor arguments of ``cls`` (its ``__init__`` parameters less data_format,
+    name and kwargs), read from ``values`` (the constructor's ``locals()`` once normalised);
+    tuples become lists, as config.json stores them."""
+    skip = ("self", "kwargs", "data_format", "name")
+    names = [p for p in inspect.signature(cls.__init__).parameters if p not in skip]
+    return {n: list(values[n]) if isinstance(values[n], tuple) else values[n] for n in names}
+
+
+def check_decoder_channels(decoder_channels, encoder_depth):
+    """One decoder block per encoder stage, as SMP's U-Net family requires; returns a list."""
+    decoder_channels = list(decoder_channels)
+    if len(decoder_channels) != encoder_depth:
+        raise ValueError(
+            f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
+        )
+    return decoder_channels
 
 
 def split_model_kwargs(kwargs, model_name):

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
 from keras_seg.decoders.deeplabv3.decoder import OUTPUT_STRIDES, deeplabv3_decoder, deeplabv3plus_decoder
 
 
@@ -75,21 +75,7 @@ class DeepLabV3(SegmentationModel):
             aspp_dropout=decoder_aspp_dropout,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            encoder_output_stride=encoder_output_stride,
-            decoder_channels=decoder_channels,
-            decoder_atrous_rates=list(decoder_atrous_rates),
-            decoder_aspp_separable=decoder_aspp_separable,
-            decoder_aspp_dropout=decoder_aspp_dropout,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(DeepLabV3, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=1, head_upsampling=scale_factor, head_init="torch", name=name,
@@ -162,21 +148,7 @@ class DeepLabV3Plus(SegmentationModel):
             aspp_dropout=decoder_aspp_dropout,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            encoder_output_stride=encoder_output_stride,
-            decoder_channels=decoder_channels,
-            decoder_atrous_rates=list(decoder_atrous_rates),
-            decoder_aspp_separable=decoder_aspp_separable,
-            decoder_aspp_dropout=decoder_aspp_dropout,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(DeepLabV3Plus, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, head_init="torch", name=name,

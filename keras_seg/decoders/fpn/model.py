@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
 from keras_seg.decoders.fpn.decoder import fpn_decoder, validate_fpn_arguments
 
 
@@ -56,21 +56,7 @@ class FPN(SegmentationModel):
             interpolation=decoder_interpolation,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            decoder_pyramid_channels=decoder_pyramid_channels,
-            decoder_segmentation_channels=decoder_segmentation_channels,
-            decoder_merge_policy=decoder_merge_policy,
-            decoder_dropout=decoder_dropout,
-            decoder_interpolation=decoder_interpolation,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(FPN, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, name=name, **model_kwargs,

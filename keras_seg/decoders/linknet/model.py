@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.linknet.decoder import linknet_decoder
 
 
@@ -46,16 +46,7 @@ class Linknet(SegmentationModel):
             use_norm=decoder_use_norm,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            decoder_use_norm=decoder_use_norm,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-        )
+        config = constructor_config(Linknet, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=1, head_upsampling=1, name=name, **model_kwargs,

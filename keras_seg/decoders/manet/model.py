@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.manet.decoder import manet_decoder
 
 
@@ -40,11 +40,7 @@ class MAnet(SegmentationModel):
     ):
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
-        decoder_channels = list(decoder_channels)
-        if len(decoder_channels) != encoder_depth:
-            raise ValueError(
-                f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
-            )
+        decoder_channels = check_decoder_channels(decoder_channels, encoder_depth)
         if not isinstance(decoder_pab_channels, int) or decoder_pab_channels < 1:
             raise ValueError(f"decoder_pab_channels must be a positive integer, got {decoder_pab_channels!r}.")
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
@@ -57,19 +53,7 @@ class MAnet(SegmentationModel):
             interpolation=decoder_interpolation,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            decoder_use_norm=decoder_use_norm,
-            decoder_channels=decoder_channels,
-            decoder_pab_channels=decoder_pab_channels,
-            decoder_interpolation=decoder_interpolation,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-        )
+        config = constructor_config(MAnet, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=3, head_upsampling=1, name=name, **model_kwargs,

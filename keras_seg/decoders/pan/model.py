@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import InputShapeError, SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.base import InputShapeError, SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.pan.decoder import FPA_POOLS, pan_decoder
 from backbones.torch_layers import spatial_axes
 
@@ -60,19 +60,7 @@ class PAN(SegmentationModel):
             interpolation=decoder_interpolation,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            encoder_output_stride=encoder_output_stride,
-            decoder_channels=decoder_channels,
-            decoder_interpolation=decoder_interpolation,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(PAN, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=3, head_upsampling=upsampling, name=name, **model_kwargs,

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.pspnet.decoder import psp_decoder
 
 
@@ -49,19 +49,7 @@ class PSPNet(SegmentationModel):
             dropout=psp_dropout,
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_weights=encoder_weights,
-            encoder_depth=encoder_depth,
-            psp_out_channels=psp_out_channels,
-            decoder_use_norm=decoder_use_norm,
-            psp_dropout=psp_dropout,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(PSPNet, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             # SMP tests aux_params for truthiness here: {} builds no classification head.

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.unet.decoder import unet_decoder
 
 
@@ -39,11 +39,7 @@ class Unet(SegmentationModel):
     ):
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
-        decoder_channels = list(decoder_channels)
-        if len(decoder_channels) != encoder_depth:
-            raise ValueError(
-                f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
-            )
+        decoder_channels = check_decoder_channels(decoder_channels, encoder_depth)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(
             unet_decoder,
@@ -55,19 +51,7 @@ class Unet(SegmentationModel):
             add_center_block=encoder_name.startswith("vgg"),
             data_format=encoder.data_format,
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            decoder_use_norm=decoder_use_norm,
-            decoder_channels=decoder_channels,
-            decoder_attention_type=decoder_attention_type,
-            decoder_interpolation=decoder_interpolation,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-        )
+        config = constructor_config(Unet, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=3, head_upsampling=1, name=name, **model_kwargs,

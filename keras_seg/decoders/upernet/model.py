@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
 from keras_seg.decoders.upernet.decoder import upernet_decoder
 
 
@@ -44,18 +44,7 @@ class UPerNet(SegmentationModel):
         decoder = functools.partial(
             upernet_decoder, decoder_channels=decoder_channels, use_norm=decoder_use_norm, data_format=encoder.data_format
         )
-        config = dict(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            decoder_channels=decoder_channels,
-            decoder_use_norm=decoder_use_norm,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            upsampling=upsampling,
-            aux_params=aux_params,
-        )
+        config = constructor_config(UPerNet, locals())
         super().__init__(
             encoder=encoder, decoder=decoder, config=config, classes=classes, activation=activation,
             aux_params=aux_params, head_kernel_size=1, head_upsampling=upsampling, name=name, **model_kwargs,
