@@ -143,6 +143,24 @@ def assert_trains(model, x_nchw, data_format):
     assert any(np.abs(g).max() > 0 for g in grads)
 
 
+def assert_fit_step(model, x_nchw):
+    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
+    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
+    and the update reaches both the segmentation head and the encoder's first conv."""
+    x = to_format(x_nchw, "channels_last")
+    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    watched = ("conv1/kernel", "segmentation_head-0/kernel")
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+    assert sorted(before) == sorted(watched)
+    for v in model.trainable_variables:
+        if v.path in before:
+            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
+
+
 def tmpdir():
     return tempfile.mkdtemp(prefix="keras_seg_test_")
 

@@ -1,12 +1,10 @@
 """UnetPlusPlus against SMP's UnetPlusPlus: parity, interop, training, input check and errors."""
 
-import keras
-import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 
 import keras_seg
-from tests.parity import assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import assert_fit_step, assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras
 
 # SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
 SMALL = dict(encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 16))
@@ -18,24 +16,6 @@ CONFIGS = {
         encoder_name="resnet18", encoder_depth=4, decoder_channels=(32, 16, 16, 16), in_channels=1, classes=2, decoder_use_norm=False,
     ),
 }
-
-
-def assert_fit_step(model, x_nchw):
-    """One compiled ``train_on_batch`` step (what model.fit runs; jit-compiled on JAX, where the
-    eager per-op gradients of ``assert_trains`` cost several times more): finite loss and weights,
-    and the update reaches both the segmentation head and the encoder's first conv."""
-    x = to_format(x_nchw, "channels_last")
-    y = np.random.RandomState(1).rand(*model.compute_output_spec(keras.KerasTensor(x.shape)).shape).astype("float32")
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    watched = ("conv1/kernel", "segmentation_head-0/kernel")
-    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables if v.path in watched}
-    loss = float(np.asarray(model.train_on_batch(x, y)))
-    assert np.isfinite(loss)
-    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
-    assert sorted(before) == sorted(watched)
-    for v in model.trainable_variables:
-        if v.path in before:
-            assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
