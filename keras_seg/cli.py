@@ -563,8 +563,12 @@ def _export(model, path, fmt, size, check=True, x=None):
 
     if getattr(model, "optimizer", None) is not None:  # a compiled model's file names its backend's optimizer module
         model = training.inference_copy(model)
-    with (atomic_dir(path) if fmt == "tf_saved_model" else atomic_path(path)) as tmp:  # no half-written export
-        export.export_model(model, tmp, fmt, input_size=tuple(size))
+    try:
+        with (atomic_dir(path) if fmt == "tf_saved_model" else atomic_path(path)) as tmp:  # no half-written export
+            export.export_model(model, tmp, fmt, input_size=tuple(size))
+    except ImportError as e:
+        raise CLIError(f"{fmt} export needs a package that is not installed ({e}); for onnx: "
+                       "pip install onnx onnxruntime (and tf2onnx on the tensorflow backend)") from None
     if not check:
         return None
     if x is None:
