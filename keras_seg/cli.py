@@ -701,7 +701,7 @@ def _add_data_args(p, train=True, demo=False):
 
 
 def _add_train_args(p, demo=False):
-    p.add_argument("--epochs", type=int, default=7 if demo else 10)
+    p.add_argument("--epochs", type=int, default=8 if demo else 10)
     p.add_argument("--lr", type=float, default=2e-3 if demo else 1e-3, help="Adam learning rate")
     p.add_argument("--no-cosine", dest="cosine", action="store_false", help="constant learning rate (default: cosine decay)")
     p.add_argument("--output", "--out", dest="output", default="keras-seg-demo" if demo else "keras-seg-run",
