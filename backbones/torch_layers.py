@@ -45,6 +45,19 @@ def pad(x, padding, data_format, name=None):
     return keras.layers.ZeroPadding2D(padding, data_format=data_format, name=name)(x)
 
 
+def same_padding_equivalent(kernel_size, stride, padding, dilation):
+    """True when torch's symmetric ``padding`` equals Keras ``"same"`` for this conv.
+
+    With stride 1 and an odd kernel, "same" pads ``(k - 1) / 2`` on each side, exactly
+    torch's; the framework then pads inside its conv kernel (no separate pad pass, which
+    costs a full copy of the activation on TensorFlow and torch). Dilated convs keep the
+    explicit pad: TensorFlow's CPU kernels reject a dilated "same" conv in channels_first.
+    """
+    if isinstance(padding, int):
+        padding = (padding, padding)
+    return stride == 1 and dilation == 1 and kernel_size % 2 == 1 and padding == ((kernel_size - 1) // 2,) * 2
+
+
 def conv2d(
     x,
     filters,
@@ -61,12 +74,14 @@ def conv2d(
     bias_initializer="zeros",
 ):
     """torch ``nn.Conv2d(..., stride, padding, dilation, groups, bias)`` named ``name``."""
-    x = pad(x, padding, data_format, name=f"{name}_pad" if padding else None)
+    keras_padding = "same" if padding and same_padding_equivalent(kernel_size, stride, padding, dilation) else "valid"
+    if keras_padding == "valid":
+        x = pad(x, padding, data_format, name=f"{name}_pad" if padding else None)
     return keras.layers.Conv2D(
         filters,
         kernel_size,
         strides=stride,
-        padding="valid",
+        padding=keras_padding,
         dilation_rate=dilation,
         groups=groups,
         use_bias=use_bias,
@@ -147,6 +162,7 @@ __all__ = [
     "max_pool",
     "pad",
     "relu",
+    "same_padding_equivalent",
     "spatial_axes",
     "standardize_data_format",
     "torch_conv_init",

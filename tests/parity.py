@@ -169,4 +169,19 @@ def tmpdir():
     return tempfile.mkdtemp(prefix="keras_seg_test_")
 
 
+def offline_hub_snapshot(cache, monkeypatch, repo_id, revision="0" * 40):
+    """An empty snapshot folder of ``repo_id`` in a Hugging Face cache at ``cache``, which
+    huggingface_hub (and so SMP) then reads offline, by revision or as "main"."""
+    from huggingface_hub import constants
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return snapshot
+
+
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("os", "tempfile", "keras", "np", "torch")]

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 import backbones
 from backbones.registry import ENCODERS
-from tests.parity import image, randomize_batchnorm, relative_error, to_format, to_nchw
+from tests.parity import image, offline_hub_snapshot, randomize_batchnorm, relative_error, to_format, to_nchw
 from weight_ports.hub import WeightsUnavailableError
 from weight_ports.translate import load_state_dict, state_dict
 
@@ -94,19 +94,14 @@ def test_bad_arguments(kwargs, match):
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
     """A local Hugging Face cache holding SMP's resnet18 'imagenet' checkpoint (random weights)."""
-    from huggingface_hub import constants
-
     entry = ENCODERS["resnet18"]["pretrained_weights"]["imagenet"]
-    snapshot = tmp_path / "hub" / f"models--{entry['repo_id'].replace('/', '--')}" / "snapshots" / entry["revision"]
-    snapshot.mkdir(parents=True)
+    snapshot = offline_hub_snapshot(tmp_path / "hub", monkeypatch, entry["repo_id"], entry["revision"])
     torch.manual_seed(3)
     source = randomize_batchnorm(smp.encoders.get_encoder("resnet18"), seed=3)
     weights = {k: v.contiguous() for k, v in source.state_dict().items()}
     weights["fc.weight"] = torch.randn(10, 512)  # classifier keys are dropped on load, as SMP does
     save_file(weights, str(snapshot / "model.safetensors"))
     (snapshot / "config.json").write_text('{"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}')
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return tmp_path / "hub"
 
 

@@ -6,7 +6,11 @@ import keras
 import pytest
 
 import keras_seg
-from tests.parity import NATIVE_FORMAT, assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_format, to_keras
+from tests.parity import (
+    NATIVE_FORMAT, assert_parity, assert_state_dicts_identical, assert_trains, image, offline_hub_snapshot, relative_error,
+    run_keras, run_smp, smp_model, tmpdir, to_format, to_keras,
+)
+from weight_ports.hub import WeightsUnavailableError
 
 CONFIGS = {
     "default": dict(encoder_name="resnet18"),
@@ -54,6 +58,20 @@ def test_from_pretrained_overrides_and_strict():
     assert model.output.shape[-1] == 5
     expected = reference.state_dict()["decoder.blocks.0.conv1.0.weight"].numpy()
     np.testing.assert_array_equal(model.torch_state_dict()["decoder.blocks.0.conv1.0.weight"], expected)
+
+
+def test_from_pretrained_hub_repository_offline(tmp_path, monkeypatch):
+    # A hub repository as SMP's save_pretrained / push_to_hub lays it out, read from the local
+    # cache (HF_HUB_OFFLINE): keras-seg and SMP's own smp.from_pretrained load the same repo id.
+    reference = smp_model("Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=(32, 16, 8), classes=2)
+    reference.save_pretrained(offline_hub_snapshot(tmp_path, monkeypatch, "someone/tiny-unet"))
+    from_hub = smp.from_pretrained("someone/tiny-unet").eval()
+    model = keras_seg.from_pretrained("someone/tiny-unet", data_format="channels_last")
+    x = image((1, 3, 64, 64))
+    expected = run_smp(from_hub, x)[0]
+    assert relative_error(run_keras(model, x, "channels_last")[0], expected) < 1e-4
+    with pytest.raises(WeightsUnavailableError, match="someone/missing"):
+        keras_seg.from_pretrained("someone/missing")
 
 
 def test_any_input_size_output_matches(data_format):
