@@ -53,6 +53,29 @@ def test_features_match_smp(name, depth, output_stride, data_format):
     _assert_features_match(reference, encoder, image((2, 3, 64, 48)), data_format)
 
 
+@pytest.mark.parametrize("name, output_stride", [("resnet152", 16), ("resnext101_32x4d", 8), ("resnext101_32x16d", 32)])
+def test_deep_encoders_features_match_smp(name, output_stride):
+    # The other 101-layer ones (resnet101, resnext101_32x8d, _32x32d, _32x48d: up to 0.8 billion
+    # parameters) differ from these only in the registry parameters (layers, width per group)
+    # that test_registry_matches_smp_encoder_table compares with SMP's table.
+    reference = _smp_encoder(name, output_stride=output_stride)
+    encoder = backbones.get_encoder(name, output_stride=output_stride, data_format="channels_last")
+    load_state_dict(encoder, {k: v.numpy() for k, v in reference.state_dict().items()})
+    _assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
+
+
+@pytest.mark.parametrize("name", RESNETS)
+def test_registry_matches_smp_encoder_table(name):
+    theirs = smp.encoders.encoders[name]
+    ours = ENCODERS[name]
+    block = {"BasicBlock": "basic", "Bottleneck": "bottleneck"}[theirs["params"]["block"].__name__]
+    assert ours["params"] == {"block": block, **{k: v for k, v in theirs["params"].items() if k not in ("out_channels", "block")}}
+    assert ours["out_channels"] == theirs["params"]["out_channels"]
+    assert ours["pretrained_weights"] == {
+        w: {"repo_id": s["repo_id"], "revision": s["revision"]} for w, s in theirs["pretrained_settings"].items()
+    }
+
+
 @pytest.mark.parametrize("name", RESNETS[:-2])
 def test_state_dict_layout_matches_smp(name):
     with torch.device("meta"):
