@@ -24,7 +24,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-torch.set_num_threads(2)
+# Share the cores between pytest-xdist workers (scripts/test.sh runs one per core).
+torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
 
 
 @pytest.fixture(params=["channels_last", "channels_first"])

@@ -20,6 +20,9 @@ BACKEND = keras.backend.backend()
 TINY = ["--image-size", "32", "--encoder-depth", "2", "--decoder-channels", "16,8", "--batch-size", "8", "--verbose", "0"]
 SYNTHETIC = ["--train-samples", "16", "--val-samples", "8"]
 
+# One pytest-xdist worker runs this module, so the module-scoped training run happens once.
+pytestmark = pytest.mark.xdist_group("cli")
+
 
 def run_cli(*argv):
     """``keras-seg ARGV`` in this process; returns the exit status."""

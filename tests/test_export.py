@@ -24,8 +24,14 @@ def test_unet_export_matches_keras(fmt, filename):
     assert compare_exported(model, path, fmt, _image(model)) < 1e-4
 
 
+# channels_first models export through a channels_last twin between two transposes; that path is
+# checked on architectures with plain, dilated and separable-dilated convolutions.
+CHANNELS_FIRST_EXPORTS = ("unet", "deeplabv3plus", "pan")
+EXPORT_CASES = [(arch, "channels_last") for arch in sorted(ARCH_CONFIGS)] + [(arch, "channels_first") for arch in CHANNELS_FIRST_EXPORTS]
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="direct TensorFlow export; other backends export through a TF subprocess (tested with Unet)")
-@pytest.mark.parametrize("arch", sorted(ARCH_CONFIGS))
+@pytest.mark.parametrize("arch, data_format", EXPORT_CASES)
 def test_every_architecture_exports(arch, data_format):
     if arch not in keras_seg.ARCHITECTURES:
         pytest.skip(f"{arch} is not in this checkout")
