@@ -58,6 +58,14 @@ def same_padding_equivalent(kernel_size, stride, padding, dilation):
     return stride == 1 and dilation == 1 and kernel_size % 2 == 1 and padding == ((kernel_size - 1) // 2,) * 2
 
 
+def pad_for_conv(x, kernel_size, padding, data_format, stride=1, dilation=1, name=None):
+    """torch's symmetric conv ``padding`` in Keras: ``(x, keras_padding)`` for the conv layer,
+    "same" where that is equivalent, else ``x`` explicitly zero-padded and "valid"."""
+    if padding and same_padding_equivalent(kernel_size, stride, padding, dilation):
+        return x, "same"
+    return pad(x, padding, data_format, name=name if padding else None), "valid"
+
+
 def conv2d(
     x,
     filters,
@@ -74,9 +82,7 @@ def conv2d(
     bias_initializer="zeros",
 ):
     """torch ``nn.Conv2d(..., stride, padding, dilation, groups, bias)`` named ``name``."""
-    keras_padding = "same" if padding and same_padding_equivalent(kernel_size, stride, padding, dilation) else "valid"
-    if keras_padding == "valid":
-        x = pad(x, padding, data_format, name=f"{name}_pad" if padding else None)
+    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
     return keras.layers.Conv2D(
         filters,
         kernel_size,
@@ -161,6 +167,7 @@ __all__ = [
     "layer_name",
     "max_pool",
     "pad",
+    "pad_for_conv",
     "relu",
     "same_padding_equivalent",
     "spatial_axes",

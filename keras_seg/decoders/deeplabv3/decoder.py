@@ -6,7 +6,7 @@ default init: ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fa
 
 import keras
 
-from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name, pad, same_padding_equivalent
+from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name, pad_for_conv
 from keras_seg.initializers import torch_default_bias_init, torch_default_init
 from keras_seg.layers import Resize
 from keras_seg.pooling_blocks import adaptive_avg_pool
@@ -24,9 +24,7 @@ def conv(x, filters, kernel_size, name, data_format, padding=0, dilation=1):
 
 def separable_conv2d(x, filters, kernel_size, prefix, data_format, padding=0, dilation=1, use_bias=True):
     """SMP's SeparableConv2d: depthwise conv (``prefix.0``, no bias) then pointwise 1x1 (``prefix.1``)."""
-    keras_padding = "same" if padding and same_padding_equivalent(kernel_size, 1, padding, dilation) else "valid"
-    if keras_padding == "valid":
-        x = pad(x, padding, data_format, name=f"{layer_name(prefix, 0)}_pad" if padding else None)
+    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, dilation=dilation, name=f"{layer_name(prefix, 0)}_pad")
     x = keras.layers.DepthwiseConv2D(
         kernel_size, padding=keras_padding, dilation_rate=dilation, use_bias=False, data_format=data_format,
         depthwise_initializer=torch_default_init(depthwise=True), name=layer_name(prefix, 0),
