@@ -14,17 +14,11 @@ Classes: 0 background, 1 circle, 2 rectangle, 3 triangle.
 import numpy as np
 
 from keras_seg.data.augment import _pair
+from keras_seg.modes import MODES, check_mode  # noqa: F401  (re-exported for keras_seg.data)
 
 SHAPES = ("circle", "rectangle", "triangle")
 CLASS_NAMES = ("background",) + SHAPES
-MODES = ("binary", "multiclass", "multilabel")
 _SPLITS = {"train": 0, "val": 1, "test": 2}
-
-
-def check_mode(mode):
-    if mode not in MODES:
-        raise ValueError(f"Invalid mode {mode!r}; expected one of {list(MODES)}.")
-    return mode
 
 
 class SyntheticSegmentation:

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seg.losses.constants import BINARY_MODE
-from keras_seg.losses.constants import MODES
-from keras_seg.losses.constants import MULTICLASS_MODE
-from keras_seg.losses.constants import MULTILABEL_MODE
+from keras_seg.modes import BINARY_MODE
+from keras_seg.modes import MULTICLASS_MODE
+from keras_seg.modes import MULTILABEL_MODE
+from keras_seg.modes import check_mode  # noqa: F401  (used by the losses as _base.check_mode)
 
 _DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -23,14 +23,6 @@ def standardize_data_format(data_format):
             f"{list(_DATA_FORMATS)} or None."
         )
     return data_format
-
-
-def check_mode(mode):
-    if mode not in MODES:
-        raise ValueError(
-            f"Invalid `mode`: {mode!r}. Expected one of {list(MODES)}."
-        )
-    return mode
 
 
 def to_float_list(values, arg_name):

@@ -11,8 +11,7 @@ Shapes are given channels-last; with ``data_format="channels_first"`` the
 channel axis is axis 1 instead.
 """
 
-BINARY_MODE: str = "binary"
-MULTICLASS_MODE: str = "multiclass"
-MULTILABEL_MODE: str = "multilabel"
-
-MODES = (BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE)
+from keras_seg.modes import BINARY_MODE  # noqa: F401  (one definition: keras_seg.modes)
+from keras_seg.modes import MODES  # noqa: F401
+from keras_seg.modes import MULTICLASS_MODE  # noqa: F401
+from keras_seg.modes import MULTILABEL_MODE  # noqa: F401

@@ -24,6 +24,9 @@ import warnings
 import keras
 from keras import ops
 
+from keras_seg.modes import MODES  # noqa: F401  (re-exported: F.MODES)
+from keras_seg.modes import check_mode
+
 __all__ = [
     "get_stats",
     "fbeta_score",
@@ -45,7 +48,6 @@ __all__ = [
     "negative_likelihood_ratio",
 ]
 
-MODES = ("binary", "multiclass", "multilabel")
 REDUCTIONS = (
     "micro",
     "macro",
@@ -319,10 +321,7 @@ def _validate(output, target, mode, ignore_index, threshold, num_classes, ax):
             f"{keras.backend.standardize_dtype(output.dtype)} of the "
             "target's shape."
         )
-    if mode not in MODES:
-        raise ValueError(
-            f"Invalid `mode`: {mode!r}. Expected one of {list(MODES)}."
-        )
+    check_mode(mode)
     if mode == "multiclass" and threshold is not None:
         raise ValueError(
             "`threshold` is not supported in 'multiclass' mode (got "

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_seg.metrics import functional as F
+from keras_seg.modes import check_mode
 
 __all__ = [
     "ConfusionMatrixMetric",
@@ -122,10 +123,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
                 f"Invalid `metric`: {metric!r}. Expected one of "
                 f"{sorted(F.METRIC_FORMULAS)}."
             )
-        if mode not in F.MODES:
-            raise ValueError(
-                f"Invalid `mode`: {mode!r}. Expected one of {list(F.MODES)}."
-            )
+        check_mode(mode)
         F.check_reduction(reduction)
         if reduction in ("none", None):
             raise ValueError(
