@@ -3,7 +3,7 @@
 import keras
 
 from backbones import registry
-from backbones.torch_layers import channel_axis, identity, standardize_data_format
+from backbones.layers import channel_axis, identity, standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -32,7 +32,7 @@ class Encoder(keras.Model):
             raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}.")
         shape = (None, None, in_channels) if data_format == "channels_last" else (in_channels, None, None)
         inputs = keras.Input(shape, name="image")
-        features = spec["builder"](inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec["params"])
+        features = spec.builder(inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec.params)
         features = [identity(inputs, name="input_feature")] + list(features[1:])
         outputs = features[: depth + 1]
         dormant = find_dormant_layers(inputs, outputs, features[depth + 1 :])
@@ -44,9 +44,9 @@ class Encoder(keras.Model):
         self.depth = depth
         self.data_format = data_format
         self._output_stride_arg = output_stride
-        self.out_channels = [in_channels] + spec["out_channels"][1 : depth + 1]
+        self.out_channels = [in_channels] + list(spec.out_channels[1 : depth + 1])
         self.output_stride = min(output_stride, 2**depth)
-        self.first_conv = spec["first_conv"]
+        self.spec = spec
 
     def get_config(self):
         return {
@@ -83,33 +83,42 @@ def find_dormant_layers(inputs, outputs, extra_tensors):
 
 
 def get_encoder(name, in_channels=3, depth=5, weights=None, output_stride=32, data_format=None, **kwargs):
-    """Build encoder ``name``; with ``weights`` (e.g. "imagenet") load SMP's pretrained weights.
+    """Build encoder ``name``; with ``weights`` (e.g. "imagenet") load its pretrained weights
+    through the spec's ``load_weights`` hook (default: SMP's smp-hub checkpoints).
 
-    Pretrained 3-channel first-conv weights are adapted to ``in_channels`` by SMP's rule.
     Extra keyword arguments are accepted and ignored, as SMP does for its native encoders.
     """
     encoder = Encoder(name, in_channels=in_channels, depth=depth, output_stride=output_stride, data_format=data_format)
     if weights is not None:
-        load_pretrained(encoder, weights)
+        (encoder.spec.load_weights or load_smp_hub_weights)(encoder, weights)
     return encoder
 
 
-# Classifier heads that SMP's encoders drop from their pretrained checkpoints.
-_CLASSIFIER_PREFIXES = ("fc.", "last_linear.", "classifier.", "_fc.", "head.", "linear.")
+def load_smp_hub_weights(encoder, weights):
+    """Download (or take from the cache) SMP's checkpoint ``weights`` for ``encoder`` and load it.
 
-
-def load_pretrained(encoder, weights):
-    """Download (or take from the cache) SMP's checkpoint ``weights`` for ``encoder`` and load it."""
+    Classifier keys are dropped; 3-channel first-conv weights are adapted to
+    ``in_channels`` by SMP's rule.
+    """
     from weight_ports import hub
-    from weight_ports.first_conv import adapt_first_conv
     from weight_ports.readers import read_state_dict
+
+    spec = encoder.spec
+    entry = registry.weights_entry(spec.name, weights)
+    path = hub.download_file(entry["repo_id"], "model.safetensors", revision=entry.get("revision"), what=f"encoder {spec.name!r} weights {weights!r}")
+    load_torch_weights(encoder, read_state_dict(path))
+    return encoder
+
+
+def load_torch_weights(encoder, state):
+    """Load a torch encoder state_dict: classifier keys dropped, first conv adapted (SMP's rule)."""
+    from weight_ports.first_conv import adapt_first_conv
     from weight_ports.translate import load_state_dict
 
-    entry = registry.weights_entry(encoder.encoder_name, weights)
-    path = hub.download_file(entry["repo_id"], "model.safetensors", revision=entry.get("revision"), what=f"encoder {encoder.encoder_name!r} weights {weights!r}")
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(_CLASSIFIER_PREFIXES)}
-    key = f"{encoder.first_conv}.weight"
-    if encoder.in_channels != 3 and key in state:
+    spec = encoder.spec
+    state = {k: v for k, v in state.items() if not k.startswith(tuple(spec.classifier_keys))}
+    key = f"{spec.first_conv}.weight"
+    if spec.first_conv and encoder.in_channels != 3 and key in state:
         state[key] = adapt_first_conv(state[key], encoder.in_channels)
     load_state_dict(encoder, state, strict=True)
     return encoder

@@ -1,50 +1,89 @@
-"""The encoder registry: one plain dict per encoder name, and the factory ``get_encoder``."""
+"""The encoder registry: one ``EncoderSpec`` per encoder name, and its validation.
+
+A spec carries what the architectures need to know about an encoder (capabilities),
+so that no decoder matches encoder-name prefixes: whether it can be dilated (and
+SMP's error when not), its maximum depth, whether it has a stride-2 feature (SMP's
+transformer-style encoders do not: they get a 0-channel dummy there), whether SMP's
+Unet adds a center block on it (VGG), and how its pretrained weights load.
+"""
 
 import copy
+import dataclasses
+from typing import Callable, Optional
 
 ENCODERS = {}
 
 VALID_OUTPUT_STRIDES = (8, 16, 32)
 
+# Classifier heads that SMP's encoders drop from their pretrained checkpoints.
+CLASSIFIER_PREFIXES = ("fc.", "last_linear.", "classifier.", "_fc.", "head.", "linear.")
 
-def register_encoder(
-    name,
-    builder,
-    out_channels,
-    params=None,
-    pretrained_weights=None,
-    preprocessing=None,
-    first_conv="conv1",
-    supports_dilation=True,
-    max_depth=5,
-    overwrite=False,
-):
-    """Register an encoder under ``name``.
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """One registered encoder.
 
     builder: ``builder(x, *, depth, output_stride, data_format, **params)`` takes the
         symbolic input tensor and returns the list of feature tensors at strides
         1, 2, 4, 8, 16, 32 (the input itself first). It should build every layer
         whose weights the torch encoder's state_dict holds, even those past ``depth``;
         ``Encoder`` keeps only the first ``depth + 1`` features.
-    out_channels: the channels of those six features (the first is the input's, 3).
+    out_channels: the channels of those six features (the first is the input's, 3;
+        0 for a missing stride-2 feature).
     pretrained_weights: ``{weights_name: {"repo_id": ..., "revision": ...}}`` on the
         Hugging Face hub, in SMP's format (config.json + model.safetensors).
     preprocessing: ``{weights_name: {"mean", "std", "input_range", "input_space"}}``.
     first_conv: torch state_dict key prefix of the first conv, adapted by SMP's rule
-        when pretrained weights meet ``in_channels != 3``.
+        when pretrained weights meet ``in_channels != 3`` (None: no adaptation).
+    dilation_error: None when the encoder supports output_stride 8/16; otherwise the
+        message SMP raises for it.
+    max_depth: the deepest ``depth`` accepted.
+    stride2_feature: False for transformer-style encoders (no stride-2 feature).
+    unet_center_block: SMP's Unet / Unet++ add a center block on this encoder (VGG).
+    classifier_keys: key prefixes dropped from pretrained checkpoints.
+    load_weights: ``load_weights(encoder, weights)`` loads pretrained ``weights``; None
+        is SMP's smp-hub checkpoints through the generic translator.
+    """
+
+    name: str
+    builder: Callable
+    out_channels: tuple
+    params: dict = dataclasses.field(default_factory=dict)
+    pretrained_weights: dict = dataclasses.field(default_factory=dict)
+    preprocessing: dict = dataclasses.field(default_factory=dict)
+    first_conv: Optional[str] = "conv1"
+    dilation_error: Optional[str] = None
+    max_depth: int = 5
+    stride2_feature: bool = True
+    unet_center_block: bool = False
+    classifier_keys: tuple = CLASSIFIER_PREFIXES
+    load_weights: Optional[Callable] = None
+
+    @property
+    def supports_dilation(self):
+        return self.dilation_error is None
+
+
+def register_encoder(name, builder, out_channels, *, supports_dilation=True, overwrite=False, **capabilities):
+    """Register encoder ``name``; ``capabilities`` are ``EncoderSpec`` fields.
+
+    ``supports_dilation=False`` without a ``dilation_error`` gives a generic message.
     """
     if name in ENCODERS and not overwrite:
         raise ValueError(f"Encoder {name!r} is already registered; pass overwrite=True to replace it.")
-    ENCODERS[name] = {
-        "builder": builder,
-        "out_channels": list(out_channels),
-        "params": dict(params or {}),
-        "pretrained_weights": dict(pretrained_weights or {}),
-        "preprocessing": dict(preprocessing or {}),
-        "first_conv": first_conv,
-        "supports_dilation": supports_dilation,
-        "max_depth": max_depth,
-    }
+    unknown = set(capabilities) - {f.name for f in dataclasses.fields(EncoderSpec)}
+    if unknown:
+        raise TypeError(f"register_encoder got unknown capabilities {sorted(unknown)}.")
+    if not supports_dilation and capabilities.get("dilation_error") is None:
+        capabilities["dilation_error"] = f"Encoder {name!r} does not support dilated mode; use output_stride=32."
+    out_channels = tuple(out_channels)
+    if len(out_channels) != capabilities.get("max_depth", 5) + 1:
+        raise ValueError(f"Encoder {name!r}: out_channels needs max_depth + 1 entries, got {list(out_channels)}.")
+    for key in ("params", "pretrained_weights", "preprocessing"):
+        capabilities[key] = dict(capabilities.get(key) or {})
+    spec = EncoderSpec(name=name, builder=builder, out_channels=out_channels, **capabilities)
+    ENCODERS[name] = spec
+    return spec
 
 
 def list_encoders():
@@ -53,26 +92,32 @@ def list_encoders():
 
 
 def get_spec(name):
-    """The registry entry for ``name`` (a copy); a ValueError listing valid names otherwise."""
-    if name not in ENCODERS:
+    """The ``EncoderSpec`` of ``name`` (a copy); a ValueError listing valid names otherwise."""
+    if not isinstance(name, str) or name not in ENCODERS:
         raise ValueError(f"Wrong encoder name {name!r}; supported encoders: {list_encoders()}")
     return copy.deepcopy(ENCODERS[name])
 
 
+def transformer_style(name):
+    """True for an encoder without a stride-2 feature (SMP's MiT and transformer-style timm models)."""
+    return not get_spec(name).stride2_feature
+
+
 def validate(name, depth, output_stride):
+    """The spec of ``name`` once ``depth`` and ``output_stride`` are known to suit it."""
     spec = get_spec(name)
-    if not isinstance(depth, int) or not 1 <= depth <= spec["max_depth"]:
-        raise ValueError(f"Encoder {name!r}: depth should be in range [1, {spec['max_depth']}], got {depth!r}.")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= spec.max_depth:
+        raise ValueError(f"Encoder {name!r}: depth should be in range [1, {spec.max_depth}], got {depth!r}.")
     if output_stride not in VALID_OUTPUT_STRIDES:
         raise ValueError(f"output_stride should be one of {VALID_OUTPUT_STRIDES}, got {output_stride!r}.")
-    if output_stride != 32 and not spec["supports_dilation"]:
-        raise ValueError(f"Encoder {name!r} does not support dilated mode (output_stride={output_stride}); use 32.")
+    if output_stride != 32 and not spec.supports_dilation:
+        raise ValueError(spec.dilation_error)
     return spec
 
 
 def weights_entry(name, weights):
     """The hub entry for pretrained ``weights`` of encoder ``name``; a ValueError listing valid names."""
-    available = get_spec(name)["pretrained_weights"]
+    available = get_spec(name).pretrained_weights
     if weights not in available:
         raise ValueError(
             f"Wrong pretrained weights {weights!r} for encoder {name!r}. Available options are: {sorted(available)} (or None)."

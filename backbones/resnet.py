@@ -1,8 +1,9 @@
 """The torchvision ResNet and ResNeXt family, as SMP's ResNetEncoder uses it."""
 
-from backbones import registry
-from backbones.torch_layers import batch_norm, conv2d, layer_name, max_pool, relu, torch_conv_init
 import keras
+
+from backbones import registry
+from backbones.layers import batch_norm, conv2d, layer_name, max_pool, relu, torch_conv_init
 
 IMAGENET_PREPROCESSING = {
     "mean": [0.485, 0.456, 0.406],

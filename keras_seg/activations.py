@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from backbones.torch_layers import channel_axis
+from backbones.layers import channel_axis
 
 ACTIVATIONS = (None, "identity", "sigmoid", "softmax", "softmax2d", "logsoftmax", "tanh", "argmax", "argmax2d", "clamp")
 

@@ -9,7 +9,7 @@ import inspect
 import keras
 
 from backbones.encoder import find_dormant_layers, get_encoder
-from backbones.torch_layers import spatial_axes, standardize_data_format
+from backbones.layers import spatial_axes, standardize_data_format
 from keras_seg.heads import classification_head, segmentation_head, validate_aux_params
 
 

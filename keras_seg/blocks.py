@@ -6,8 +6,7 @@ parametric layers are named after SMP's module paths so weights port mechanicall
 
 import keras
 
-from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name
-from keras_seg.initializers import torch_decoder_init
+from backbones.layers import batch_norm, channel_axis, conv2d, layer_name, layer_norm_2d, torch_decoder_init
 
 NORM_TYPES = ("batchnorm", "identity", "layernorm", "instancenorm", "inplace")
 
@@ -71,20 +70,6 @@ def norm(x, kind, kwargs, name, data_format):
             groups=-1, axis=channel_axis(data_format), epsilon=kwargs.get("eps", 1e-5), center=affine, scale=affine, name=name
         )(x)
     raise AssertionError(kind)
-
-
-def layer_norm_2d(x, name, data_format, eps=1e-6, scale=True, center=True):
-    """LayerNorm over the channel axis at every pixel (SMP's LayerNorm2d).
-
-    channels_first permutes to channels_last and back: Keras 3.15's
-    LayerNormalization(axis=1) fails on the torch backend (torch's layer_norm
-    normalises trailing axes only).
-    """
-    layer = keras.layers.LayerNormalization(axis=-1, epsilon=eps, scale=scale, center=center, name=name)
-    if data_format == "channels_last":
-        return layer(x)
-    x = keras.layers.Permute((2, 3, 1))(x)
-    return keras.layers.Permute((3, 1, 2))(layer(x))
 
 
 def conv_norm_relu(x, filters, kernel_size, prefix, use_norm, data_format, padding=0, stride=1):

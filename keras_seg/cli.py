@@ -603,7 +603,7 @@ def cmd_list_encoders(args):
     import keras_seg
 
     for name in keras_seg.list_encoders():
-        weights = sorted(get_spec(name)["pretrained_weights"])
+        weights = sorted(get_spec(name).pretrained_weights)
         _log(f"{name:28s} {', '.join(weights) if weights else '-'}")
     return 0
 

@@ -2,12 +2,22 @@
 
 import keras
 
-from backbones.torch_layers import channel_axis, conv2d
+from backbones.layers import channel_axis, conv2d, torch_default_bias_init, torch_default_init
 from keras_seg.activations import apply_activation
-from keras_seg.initializers import head_initializers
 from keras_seg.layers import Resize
 
 AUX_KEYS = ("classes", "pooling", "dropout", "activation")
+HEAD_INITS = ("smp", "torch")
+
+
+def head_initializers(init, fan_in):
+    """``(kernel_initializer, bias_initializer)`` for a head layer: SMP's ``initialize_head``
+    (xavier-uniform weights, zero biases) or torch's layer default."""
+    if init == "smp":
+        return keras.initializers.GlorotUniform(), "zeros"
+    if init == "torch":
+        return torch_default_init(), torch_default_bias_init(fan_in)
+    raise ValueError(f"Unknown head init {init!r}; valid choices: {HEAD_INITS}.")
 
 
 def segmentation_head(x, classes, data_format, kernel_size=3, activation=None, upsampling=1, init="smp"):

@@ -69,7 +69,6 @@ def test_create_model_and_config():
         (dict(decoder_segmentation_channels=48), "multiple of 32"),
         (dict(decoder_dropout=1.5), "decoder_dropout"),
         (dict(decoder_interpolation="linear"), "decoder_interpolation"),
-        (dict(encoder_name="mit_b0", encoder_depth=4), "support only encoder_depth=5"),
         (dict(encoder_depth=6), "depth should be in range"),
     ],
 )

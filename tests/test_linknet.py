@@ -66,7 +66,6 @@ def test_deprecated_batchnorm_argument_and_config():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(encoder_name="mit_b0"), "not supported for Linknet"),
         (dict(encoder_depth=6), "depth should be in range"),
         (dict(encoder_depth=2, decoder_use_norm="groupnorm"), "decoder_use_norm type"),
         (dict(encoder_depth=2, activation="relu6"), "Activation should be"),

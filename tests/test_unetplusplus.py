@@ -61,7 +61,6 @@ def test_deprecated_batchnorm_argument_and_create_model():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(encoder_name="mit_b0"), "not support encoder_name"),
         (dict(encoder_depth=3), "decoder_channels"),
         (dict(encoder_depth=1, decoder_channels=(16,)), "encoder_depth >= 2"),
         (dict(encoder_depth=6, decoder_channels=(8,) * 6), "depth should be in range"),

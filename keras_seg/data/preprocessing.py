@@ -44,7 +44,7 @@ def get_preprocessing_params(encoder_name, pretrained="imagenet"):
             raise ValueError(f"{name} does not have pretrained weights and preprocessing parameters")
         settings = timm.models.get_pretrained_cfg(name).__dict__
     else:
-        all_settings = get_spec(encoder_name)["preprocessing"]
+        all_settings = get_spec(encoder_name).preprocessing
         if pretrained not in all_settings:
             raise ValueError(f"Available pretrained options {all_settings.keys()}")
         settings = all_settings[pretrained]

@@ -10,7 +10,7 @@ sizes on every backend and exports to SavedModel and TFLite.
 import keras
 from keras import ops
 
-from backbones.torch_layers import spatial_axes, standardize_data_format
+from backbones.layers import spatial_axes, standardize_data_format
 
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 _CUBIC_A = -0.75  # torch's bicubic kernel coefficient

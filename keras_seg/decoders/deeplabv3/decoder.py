@@ -6,8 +6,8 @@ default init: ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fa
 
 import keras
 
-from backbones.torch_layers import batch_norm, channel_axis, conv2d, layer_name, pad_for_conv
-from keras_seg.initializers import torch_default_bias_init, torch_default_init
+from backbones.layers import batch_norm, channel_axis, channels, conv2d, layer_name, torch_default_bias_init, torch_default_init
+from backbones.layers import separable_conv2d as kit_separable_conv2d
 from keras_seg.layers import Resize
 from keras_seg.pooling_blocks import adaptive_avg_pool
 
@@ -24,15 +24,10 @@ def conv(x, filters, kernel_size, name, data_format, padding=0, dilation=1):
 
 def separable_conv2d(x, filters, kernel_size, prefix, data_format, padding=0, dilation=1, use_bias=True):
     """SMP's SeparableConv2d: depthwise conv (``prefix.0``, no bias) then pointwise 1x1 (``prefix.1``)."""
-    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, dilation=dilation, name=f"{layer_name(prefix, 0)}_pad")
-    x = keras.layers.DepthwiseConv2D(
-        kernel_size, padding=keras_padding, dilation_rate=dilation, use_bias=False, data_format=data_format,
-        depthwise_initializer=torch_default_init(depthwise=True), name=layer_name(prefix, 0),
-    )(x)
-    in_channels = x.shape[channel_axis(data_format)]
-    return conv2d(
-        x, filters, 1, layer_name(prefix, 1), data_format=data_format, use_bias=use_bias,
-        kernel_initializer=torch_default_init(), bias_initializer=torch_default_bias_init(in_channels),
+    return kit_separable_conv2d(
+        x, filters, kernel_size, layer_name(prefix, 0), layer_name(prefix, 1), data_format=data_format, padding=padding,
+        dilation=dilation, use_bias=use_bias, depthwise_initializer=torch_default_init(depthwise=True),
+        kernel_initializer=torch_default_init(), bias_initializer=torch_default_bias_init(channels(x, data_format)),
     )
 
 

@@ -4,8 +4,7 @@ conv3x3-GroupNorm-ReLU segmentation blocks upsampled to the finest level, merged
 
 import keras
 
-from backbones.torch_layers import channel_axis, conv2d, layer_name
-from keras_seg.initializers import torch_decoder_init
+from backbones.layers import channel_axis, conv2d, layer_name, torch_decoder_init
 from keras_seg.layers import Resize
 
 INTERPOLATION_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")

@@ -4,6 +4,7 @@ import functools
 
 import keras
 
+from backbones.registry import transformer_style
 from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
 from keras_seg.decoders.fpn.decoder import fpn_decoder, validate_fpn_arguments
 
@@ -41,7 +42,7 @@ class FPN(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        if encoder_name.startswith("mit_b") and encoder_depth != 5:
+        if transformer_style(encoder_name) and encoder_depth != 5:
             raise ValueError(f"Encoder {encoder_name} support only encoder_depth=5")
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         validate_fpn_arguments(encoder_depth, decoder_segmentation_channels, decoder_merge_policy, decoder_dropout, decoder_interpolation)

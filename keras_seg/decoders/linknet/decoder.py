@@ -3,33 +3,21 @@ summed with the encoder skip."""
 
 import keras
 
-from backbones.torch_layers import layer_name
+from backbones.layers import conv_transpose2d, layer_name, torch_default_bias_init, torch_default_init
 from keras_seg.blocks import conv_norm_relu, norm, parse_norm
-from keras_seg.initializers import torch_default_bias_init, torch_default_init
 
 
 def transposed_conv_x2(x, filters, name, data_format):
     """torch ``nn.ConvTranspose2d(C, filters, kernel_size=4, stride=2, padding=1)``, bias and default init.
 
-    torch's ``padding=1`` removes one row/column from each side of the full ("valid")
-    transposed output, so this runs Keras's "valid" transposed conv (2n + 2) and crops 1
-    from each side (2n), independent of how each backend interprets "same". SMP never
-    re-initialises this layer, so it keeps torch's default init: kaiming_uniform(a=sqrt(5))
+    SMP never re-initialises this layer, so it keeps torch's default init: kaiming_uniform(a=sqrt(5))
     for the kernel and U(+-1/sqrt(fan_in)) for the bias, fan_in = out_channels * 4 * 4 for a
     transposed conv's (I, O, kh, kw) weight; both are uniform with limit 1/sqrt(fan_in).
     """
-    x = keras.layers.Conv2DTranspose(
-        filters,
-        4,
-        strides=2,
-        padding="valid",
-        use_bias=True,
-        data_format=data_format,
-        kernel_initializer=torch_default_init(),
-        bias_initializer=torch_default_bias_init(filters * 16),
-        name=name,
-    )(x)
-    return keras.layers.Cropping2D(((1, 1), (1, 1)), data_format=data_format)(x)
+    return conv_transpose2d(
+        x, filters, 4, name, data_format=data_format, stride=2, padding=1,
+        kernel_initializer=torch_default_init(), bias_initializer=torch_default_bias_init(filters * 16),
+    )
 
 
 def linknet_block(x, skip, in_channels, out_channels, prefix, *, use_norm, data_format):

@@ -4,6 +4,7 @@ import functools
 
 import keras
 
+from backbones.registry import transformer_style
 from keras_seg.base import SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.linknet.decoder import linknet_decoder
 
@@ -34,7 +35,7 @@ class Linknet(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        if encoder_name.startswith("mit_b"):
+        if transformer_style(encoder_name):
             raise ValueError(f"Encoder `{encoder_name}` is not supported for Linknet")
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)

@@ -5,9 +5,8 @@ feature, then multi-scale fusion attention blocks (MFAB) at every skip and plain
 import keras
 from keras import ops
 
-from backbones.torch_layers import channel_axis, conv2d, layer_name, standardize_data_format
+from backbones.layers import channel_axis, conv2d, layer_name, standardize_data_format, torch_decoder_init
 from keras_seg.blocks import conv_norm_relu
-from keras_seg.initializers import torch_decoder_init
 from keras_seg.layers import Resize
 
 INTERPOLATION_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")

@@ -3,8 +3,7 @@ feature, then global attention upsample (GAU) blocks down to the 1/4-scale featu
 
 import keras
 
-from backbones.torch_layers import batch_norm, conv2d, layer_name, max_pool
-from keras_seg.initializers import torch_decoder_init
+from backbones.layers import batch_norm, conv2d, layer_name, max_pool, torch_decoder_init
 from keras_seg.layers import Resize
 
 INTERPOLATION_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")

@@ -6,7 +6,7 @@ import keras
 
 from keras_seg.base import InputShapeError, SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.pan.decoder import FPA_POOLS, pan_decoder
-from backbones.torch_layers import spatial_axes
+from backbones.layers import spatial_axes
 
 OUTPUT_STRIDES = (16, 32)
 

@@ -3,7 +3,7 @@ the input, concatenation (deepest first) and a 1x1 Conv2dReLU with BatchNorm."""
 
 import keras
 
-from backbones.torch_layers import channel_axis, layer_name
+from backbones.layers import channel_axis, layer_name
 from keras_seg.blocks import conv_norm_relu
 from keras_seg.layers import Resize
 

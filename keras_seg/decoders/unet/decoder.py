@@ -2,7 +2,7 @@
 
 import keras
 
-from backbones.torch_layers import channel_axis, layer_name
+from backbones.layers import channel_axis, layer_name
 from keras_seg.blocks import attention, conv_norm_relu
 from keras_seg.layers import Resize
 

@@ -48,7 +48,7 @@ class Unet(SegmentationModel):
             use_norm=decoder_use_norm,
             attention_type=decoder_attention_type,
             interpolation=decoder_interpolation,
-            add_center_block=encoder_name.startswith("vgg"),
+            add_center_block=encoder.spec.unet_center_block,
             data_format=encoder.data_format,
         )
         config = constructor_config(Unet, locals())

@@ -6,7 +6,7 @@ every finer node of its column and the encoder skip, and runs attention1, conv1,
 
 import keras
 
-from backbones.torch_layers import channel_axis, layer_name
+from backbones.layers import channel_axis, layer_name
 from keras_seg.blocks import attention, conv_norm_relu
 from keras_seg.layers import Resize
 

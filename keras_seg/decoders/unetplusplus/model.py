@@ -4,6 +4,7 @@ import functools
 
 import keras
 
+from backbones.registry import transformer_style
 from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.unetplusplus.decoder import unetplusplus_decoder
 
@@ -37,7 +38,7 @@ class UnetPlusPlus(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        if encoder_name.startswith("mit_b"):
+        if transformer_style(encoder_name):
             raise ValueError(f"UnetPlusPlus is not support encoder_name={encoder_name}")
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
@@ -54,7 +55,7 @@ class UnetPlusPlus(SegmentationModel):
             use_norm=decoder_use_norm,
             attention_type=decoder_attention_type,
             interpolation=decoder_interpolation,
-            add_center_block=encoder_name.startswith("vgg"),
+            add_center_block=encoder.spec.unet_center_block,
             data_format=encoder.data_format,
         )
         config = constructor_config(UnetPlusPlus, locals())

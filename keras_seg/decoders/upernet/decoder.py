@@ -4,8 +4,8 @@ Every resize is bilinear with align_corners=False, as in SMP."""
 
 import keras
 
-from backbones.torch_layers import channel_axis, layer_name
-from keras_seg.blocks import conv_norm_relu, layer_norm_2d
+from backbones.layers import channel_axis, layer_name, layer_norm_2d
+from keras_seg.blocks import conv_norm_relu
 from keras_seg.layers import Resize
 from keras_seg.pooling_blocks import pyramid_pooling_branch
 

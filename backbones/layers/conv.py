@@ -1,0 +1,176 @@
+"""Convolutions with torch's padding and parameter layout: plain/grouped, depthwise, separable.
+
+Layer names are torch module paths (``weight_ports.naming``), so the generic translator
+ports their weights: Conv2D (O, I/g, kh, kw) and DepthwiseConv2D (C, 1, kh, kw).
+"""
+
+import keras
+from keras import ops
+
+from backbones.layers.formats import channels
+from backbones.layers.padding import pad_for_conv
+
+
+def _add_bias(layer, outputs):
+    """``outputs + bias`` on the channel axis. Keras 3.15's ``ops.add`` on TensorFlow takes a
+    (1, C, 1, 1) bias for an NHWC one whenever the width equals C (its BiasAdd shortcut), and
+    adds it along the width: wrong numbers for channels_first. The tensors' own ``+`` is exact."""
+    shape = (1, -1, 1, 1) if layer.data_format == "channels_first" else (1, 1, 1, -1)
+    return outputs + ops.reshape(ops.cast(layer.bias, outputs.dtype), shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Conv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``)."""
+
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.kernel)
+        return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` with the exact bias add of ``Conv2D`` above."""
+
+    def call(self, inputs):
+        outputs = ops.depthwise_conv(
+            inputs, self.kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate, data_format=self.data_format
+        )
+        return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` with the exact bias add of ``Conv2D`` above."""
+
+    def call(self, inputs):
+        outputs = ops.conv_transpose(
+            inputs, self.kernel, strides=list(self.strides), padding=self.padding, output_padding=self.output_padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format,
+        )
+        return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+def conv2d(
+    x,
+    filters,
+    kernel_size,
+    name,
+    *,
+    data_format,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    use_bias=True,
+    kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
+):
+    """torch ``nn.Conv2d(..., stride, padding, dilation, groups, bias)`` named ``name``.
+
+    ``padding`` takes every form of ``backbones.layers.padding`` ("tf_same" included).
+    A conv with ``groups`` equal to its input and output channels is a depthwise conv.
+    """
+    if groups > 1 and groups == channels(x, data_format) == filters:
+        return depthwise_conv2d(
+            x, kernel_size, name, data_format=data_format, stride=stride, padding=padding, dilation=dilation,
+            use_bias=use_bias, depthwise_initializer=kernel_initializer, bias_initializer=bias_initializer,
+        )
+    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    return Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        padding=keras_padding,
+        dilation_rate=dilation,
+        groups=groups,
+        use_bias=use_bias,
+        data_format=data_format,
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        name=name,
+    )(x)
+
+
+def depthwise_conv2d(
+    x,
+    kernel_size,
+    name,
+    *,
+    data_format,
+    stride=1,
+    padding=0,
+    dilation=1,
+    use_bias=False,
+    depthwise_initializer="glorot_uniform",
+    bias_initializer="zeros",
+):
+    """torch ``nn.Conv2d(C, C, k, groups=C)`` (one filter per channel) named ``name``."""
+    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    return DepthwiseConv2D(
+        kernel_size,
+        strides=stride,
+        padding=keras_padding,
+        dilation_rate=dilation,
+        use_bias=use_bias,
+        data_format=data_format,
+        depthwise_initializer=depthwise_initializer,
+        bias_initializer=bias_initializer,
+        name=name,
+    )(x)
+
+
+def separable_conv2d(
+    x,
+    filters,
+    kernel_size,
+    depthwise_name,
+    pointwise_name,
+    *,
+    data_format,
+    stride=1,
+    padding=0,
+    dilation=1,
+    depthwise_bias=False,
+    use_bias=True,
+    depthwise_initializer="glorot_uniform",
+    kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
+):
+    """A depthwise conv (``depthwise_name``) then a 1x1 pointwise conv (``pointwise_name``)."""
+    x = depthwise_conv2d(
+        x, kernel_size, depthwise_name, data_format=data_format, stride=stride, padding=padding, dilation=dilation,
+        use_bias=depthwise_bias, depthwise_initializer=depthwise_initializer,
+    )
+    return conv2d(
+        x, filters, 1, pointwise_name, data_format=data_format, use_bias=use_bias,
+        kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+    )
+
+
+def conv_transpose2d(
+    x,
+    filters,
+    kernel_size,
+    name,
+    *,
+    data_format,
+    stride=1,
+    padding=0,
+    use_bias=True,
+    kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
+):
+    """torch ``nn.ConvTranspose2d(C, filters, kernel_size, stride, padding)`` named ``name``.
+
+    torch's ``padding=p`` removes ``p`` rows/columns from each side of the full ("valid")
+    transposed output, so this runs Keras's "valid" transposed conv and crops, the same on
+    every backend however it reads "same". Weight (I, O, kh, kw) <-> Keras (kh, kw, O, I).
+    """
+    x = Conv2DTranspose(
+        filters, kernel_size, strides=stride, padding="valid", use_bias=use_bias, data_format=data_format,
+        kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, name=name,
+    )(x)
+    if padding:
+        x = keras.layers.Cropping2D(((padding, padding), (padding, padding)), data_format=data_format)(x)
+    return x

@@ -1,0 +1,267 @@
+"""One conformance suite for every encoder family (../shared/ENCODERS.md), against SMP.
+
+A family's test module describes the family once and takes the generated tests::
+
+    FAMILY = EncoderFamily(names=[...], parity=[("resnet18", 5, 32), ...], pretrained="resnet18")
+    globals().update(FAMILY.tests())
+
+The generated tests cover the six points of the standard:
+
+1. ``test_features_match_smp``: features at every stride equal SMP's encoder's (same random
+   weights through SMP's state_dict, BatchNorm statistics randomised), both data formats, on
+   every backend for ``parity``; on the torch backend also for ``torch_parity`` (cheap members).
+2. ``test_state_dict_layout_matches_smp`` (every name, no forward) and
+   ``test_registry_matches_smp`` (channels, weight names, repo ids, revisions, preprocessing,
+   capabilities; plus the family's own ``registry_check``).
+3. ``test_depths`` (1..max), ``test_dilation`` (output_stride 8/16 or SMP's own error),
+   and in_channels 1, 2, 4 with SMP's first-conv rule inside 4.
+4. ``test_pretrained_offline``: the real download code reads a hub cache the test writes;
+   SMP reads the same cache.
+5. ``test_every_architecture``: every architecture builds on ``architectures_member`` with
+   SMP's output shape, or refuses where SMP refuses; parity with SMP on the torch backend.
+6. ``test_round_trips``: SMP save_pretrained -> keras-seg -> save_pretrained -> SMP is
+   bit-identical, and a ``.keras`` save/load keeps the outputs.
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import pytest
+import segmentation_models_pytorch as smp
+import torch
+from safetensors.torch import save_file
+
+import backbones
+import keras_seg
+from backbones.registry import ENCODERS
+from tests.arch_configs import ARCH_CONFIGS, INPUT_SIZES
+from tests.parity import (
+    BACKEND,
+    assert_state_dicts_identical,
+    image,
+    offline_hub_snapshot,
+    randomize_batchnorm,
+    relative_error,
+    run_keras,
+    run_smp,
+    smp_model,
+    to_format,
+    to_keras,
+    to_nchw,
+)
+from weight_ports.translate import load_state_dict, state_dict
+
+SMP_CLASSES = {
+    "unet": "Unet", "unetplusplus": "UnetPlusPlus", "manet": "MAnet", "linknet": "Linknet", "fpn": "FPN",
+    "pspnet": "PSPNet", "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3Plus", "pan": "PAN",
+    "upernet": "UPerNet", "segformer": "Segformer",
+}
+
+
+PREPROCESSING_KEYS = ("mean", "std", "input_range", "input_space")
+
+
+def smp_encoder(name, seed=0, **kwargs):
+    """SMP's encoder ``name`` in eval mode, seeded random weights, randomised BatchNorms."""
+    torch.manual_seed(seed)
+    return randomize_batchnorm(smp.encoders.get_encoder(name, **kwargs).eval(), seed)
+
+
+def assert_features_match(reference, encoder, x_nchw, data_format, tol=1e-4):
+    """Every feature of ``encoder`` equals ``reference``'s within ``tol`` of its scale."""
+    with torch.inference_mode():
+        expected = [f.numpy() for f in reference(torch.from_numpy(x_nchw))]
+    actual = [to_nchw(f, data_format) for f in encoder(to_format(x_nchw, data_format), training=False)]
+    assert len(actual) == len(expected)
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        assert a.shape == e.shape, (i, a.shape, e.shape)
+        if e.size:
+            assert relative_error(a, e) < tol, f"feature {i}: {relative_error(a, e):.2e} on {BACKEND}/{data_format}"
+
+
+def port_smp_encoder(reference, name, data_format, **kwargs):
+    """keras-seg's encoder ``name`` holding ``reference``'s weights."""
+    encoder = backbones.get_encoder(name, data_format=data_format, **kwargs)
+    load_state_dict(encoder, {k: v.numpy() for k, v in reference.state_dict().items()})
+    return encoder
+
+
+def smp_error(fn):
+    """The exception SMP raises from ``fn()``, or None."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001  (whatever SMP raises is the reference)
+        return e
+    return None
+
+
+def write_hub_checkpoint(name, weights, cache, monkeypatch, seed=3):
+    """A Hugging Face cache at ``cache`` holding SMP's checkpoint ``name.weights`` (random
+    weights from SMP's own encoder, plus a classifier key that loading must drop)."""
+    entry = ENCODERS[name].pretrained_weights[weights]
+    snapshot = offline_hub_snapshot(cache, monkeypatch, entry["repo_id"], entry["revision"])
+    source = smp_encoder(name, seed=seed)
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    state[f"{ENCODERS[name].classifier_keys[0]}weight"] = torch.randn(10, 8)
+    save_file(state, str(snapshot / "model.safetensors"))
+    (snapshot / "config.json").write_text("{}")
+    return snapshot
+
+
+@dataclasses.dataclass
+class EncoderFamily:
+    """What the conformance tests need to know about one family.
+
+    names: every registered name of the family.
+    parity: ``(name, depth, output_stride)`` cases compared with SMP on every backend.
+    torch_parity: more cases compared on the torch backend only (cheap members).
+    pretrained: the member whose pretrained loading is tested (its first weights name).
+    architectures_member: the member every architecture is built on (default: ``pretrained``).
+    input_size: (height, width) of parity inputs; ``small_input`` for torch-only and heavy cases.
+    registry_check: ``registry_check(ours_spec, smp_entry)`` asserts the family's own params.
+    layout_names: names whose state_dict layout is compared (default: all).
+    """
+
+    names: list
+    parity: list
+    pretrained: str
+    torch_parity: list = dataclasses.field(default_factory=list)
+    architectures_member: Optional[str] = None
+    input_size: tuple = (64, 48)
+    small_input: tuple = (32, 32)
+    registry_check: Optional[Callable] = None
+    layout_names: Optional[list] = None
+    tol: float = 1e-4
+
+    @property
+    def member(self):
+        return self.architectures_member or self.pretrained
+
+    def tests(self):
+        """The generated pytest functions, by name, for the family module's globals."""
+        family = self
+        parity = [(*c, family.input_size) for c in family.parity]
+        if BACKEND == "torch":
+            parity += [(*c, family.small_input) for c in family.torch_parity]
+
+        @pytest.mark.parametrize("name, depth, output_stride, size", parity)
+        def test_features_match_smp(name, depth, output_stride, size, data_format):
+            reference = smp_encoder(name, depth=depth, output_stride=output_stride)
+            encoder = port_smp_encoder(reference, name, data_format, depth=depth, output_stride=output_stride)
+            assert encoder.out_channels == list(reference.out_channels)
+            assert encoder.output_stride == reference.output_stride
+            assert_features_match(reference, encoder, image((2, 3, *size)), data_format, family.tol)
+
+        @pytest.mark.parametrize("name", family.layout_names or family.names)
+        def test_state_dict_layout_matches_smp(name):
+            with torch.device("meta"):
+                reference = smp.encoders.get_encoder(name)
+            ours = state_dict(backbones.get_encoder(name))
+            theirs = {k: v for k, v in reference.state_dict().items()}
+            assert sorted(set(ours) ^ set(theirs)) == []
+            assert {k: tuple(ours[k].shape) for k in theirs} == {k: tuple(v.shape) for k, v in theirs.items()}
+
+        @pytest.mark.parametrize("name", family.names)
+        def test_registry_matches_smp(name):
+            theirs = smp.encoders.encoders[name]
+            ours = ENCODERS[name]
+            assert list(ours.out_channels) == list(theirs["params"]["out_channels"])
+            settings = theirs["pretrained_settings"]
+            assert ours.pretrained_weights == {w: {"repo_id": s["repo_id"], "revision": s["revision"]} for w, s in settings.items()}
+            # SMP 0.6 reads preprocessing from each smp-hub repo's config.json (not reachable here)
+            # and keeps it in its table only for some families: compared where it has it.
+            assert set(ours.preprocessing) == set(settings)
+            for w, s in settings.items():
+                assert set(ours.preprocessing[w]) == {"mean", "std", "input_range", "input_space"}, w
+                assert {k: list(ours.preprocessing[w][k]) for k in s if k in PREPROCESSING_KEYS} == {
+                    k: list(v) if isinstance(v, (list, tuple)) else v for k, v in s.items() if k in PREPROCESSING_KEYS
+                }, w
+            if family.registry_check is not None:
+                family.registry_check(ours, theirs)
+
+        @pytest.mark.parametrize("depth", range(1, ENCODERS[family.member].max_depth + 1))
+        def test_depths(depth):
+            reference = smp_encoder(family.member, depth=depth)
+            encoder = port_smp_encoder(reference, family.member, "channels_last", depth=depth)
+            assert encoder.depth == depth and len(encoder.out_channels) == depth + 1
+            assert encoder.out_channels == list(reference.out_channels)
+            assert encoder.output_stride == reference.output_stride
+            if BACKEND == "torch":
+                assert_features_match(reference, encoder, image((1, 3, *family.small_input)), "channels_last", family.tol)
+            else:  # the shapes only; features are compared at depth 5 in test_features_match_smp
+                features = encoder(np.zeros((1, *family.small_input, 3), "float32"))
+                with torch.inference_mode():
+                    expected = reference(torch.zeros(1, 3, *family.small_input))
+                assert [tuple(to_nchw(f, "channels_last").shape) for f in features] == [tuple(e.shape) for e in expected]
+
+        @pytest.mark.parametrize("output_stride", [8, 16])
+        def test_dilation(output_stride):
+            name = family.member
+            error = smp_error(lambda: smp.encoders.get_encoder(name, output_stride=output_stride))
+            if error is None:
+                reference = smp_encoder(name, output_stride=output_stride)
+                encoder = port_smp_encoder(reference, name, "channels_last", output_stride=output_stride)
+                assert encoder.output_stride == reference.output_stride == output_stride
+                assert_features_match(reference, encoder, image((1, 3, *family.small_input)), "channels_last", family.tol)
+            else:
+                assert not ENCODERS[name].supports_dilation
+                with pytest.raises(ValueError) as ours:
+                    backbones.get_encoder(name, output_stride=output_stride)
+                assert str(ours.value) == str(error)
+
+        @pytest.mark.parametrize("in_channels", [1, 2, 3, 4])
+        def test_pretrained_offline(in_channels, tmp_path, monkeypatch, data_format):
+            name = family.pretrained
+            weights = sorted(ENCODERS[name].pretrained_weights)[0]
+            write_hub_checkpoint(name, weights, tmp_path / "hub", monkeypatch)
+            reference = smp.encoders.get_encoder(name, in_channels=in_channels, weights=weights).eval()
+            encoder = backbones.get_encoder(name, in_channels=in_channels, weights=weights, data_format=data_format)
+            assert_features_match(reference, encoder, image((1, in_channels, *family.small_input)), data_format, family.tol)
+
+        @pytest.mark.parametrize("arch", sorted(ARCH_CONFIGS))
+        def test_every_architecture(arch):
+            kwargs = dict(encoder_name=family.member, classes=2, **ARCH_CONFIGS[arch])
+            size = INPUT_SIZES.get(arch, 64)
+            error = smp_error(lambda: smp_model(SMP_CLASSES[arch], **kwargs))
+            if error is not None:
+                with pytest.raises(ValueError) as ours:
+                    keras_seg.create_model(arch, encoder_weights=None, **kwargs)
+                assert str(ours.value) == str(error)
+                return
+            reference = smp_model(SMP_CLASSES[arch], **kwargs)
+            x = image((1, 3, size, size))
+            expected = run_smp(reference, x)
+            if BACKEND == "torch":
+                actual = run_keras(to_keras(reference, "channels_first"), x, "channels_first")
+                assert relative_error(actual[0], expected[0]) < family.tol
+            else:
+                model = keras_seg.create_model(arch, encoder_weights=None, **kwargs)
+                actual = run_keras(model, x, "channels_last")
+            assert actual[0].shape == expected[0].shape
+
+        def test_round_trips(tmp_path):
+            reference = smp_model("Unet", encoder_name=family.member, encoder_depth=3, decoder_channels=(16, 8, 8), classes=2)
+            reference.train()
+            with torch.no_grad():
+                reference(torch.from_numpy(image((2, 3, 64, 64))))  # moves BatchNorm statistics and counters
+            reference.eval()
+            model = to_keras(reference, keras.config.image_data_format())
+            model.save_pretrained(tmp_path / "for_smp")
+            back = smp.from_pretrained(str(tmp_path / "for_smp"))
+            ours, theirs = back.state_dict(), reference.state_dict()
+            counters = [k for k in theirs if k.endswith("num_batches_tracked")]
+            assert_state_dicts_identical({k: ours[k] for k in ours if k not in counters}, {k: theirs[k] for k in theirs if k not in counters})
+            x = to_format(image((1, 3, 64, 64)), model.data_format)
+            model.save(tmp_path / "model.keras")
+            loaded = keras.saving.load_model(tmp_path / "model.keras")
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
+
+        return {f.__name__: f for f in (
+            test_features_match_smp, test_state_dict_layout_matches_smp, test_registry_matches_smp, test_depths,
+            test_dilation, test_pretrained_offline, test_every_architecture, test_round_trips,
+        )}
+
+
+__all__ = ["EncoderFamily", "assert_features_match", "port_smp_encoder", "smp_encoder", "smp_error", "write_hub_checkpoint"]
