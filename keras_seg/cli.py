@@ -365,7 +365,8 @@ def train_run(args, demo=False):
             model.freeze_encoder()
         steps = args.epochs * len(train_loader)
         lr = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1)) if args.cosine else args.lr
-        training.compile_for(model, mode, optimizer=keras.optimizers.Adam(lr), metrics=args.metrics)
+        training.compile_for(model, mode, optimizer=keras.optimizers.Adam(lr), metrics=args.metrics,
+                             ignore_index=args.ignore_index)
         write_text(os.path.join(out, RUN_FILE), json.dumps(run, indent=1))  # first file written
         _log(f"data: train {train_ds.describe()}; val {val_ds.describe()}")
         _log(f"model: {args.arch} / {args.encoder}, {_trainable_count(model):,} trainable parameters, {data_format}, "

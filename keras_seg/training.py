@@ -112,21 +112,21 @@ class SumOfLosses(keras.losses.Loss):
         return cls(**config)
 
 
-def default_loss(mode, from_logits=True, data_format=None):
+def default_loss(mode, from_logits=True, data_format=None, ignore_index=None):
     """Dice + cross-entropy for ``mode`` (Dice alone when the model outputs probabilities).
 
-    Wrapped in ``SumOfLosses``, which keeps the value right under tf.distribute.
+    ``ignore_index``: target value left out of both (SMP's semantics: ignored pixels add
+    nothing, and cross-entropy's "mean" still divides by all pixels). Wrapped in
+    ``SumOfLosses``, which keeps the value right under tf.distribute.
     """
     from keras_seg import losses
 
     check_mode(mode)
-    dice = losses.DiceLoss(mode, from_logits=from_logits, data_format=data_format)
+    dice = losses.DiceLoss(mode, from_logits=from_logits, ignore_index=ignore_index, data_format=data_format)
     if not from_logits:
         return SumOfLosses([dice], name="dice")
-    if mode == "multiclass":
-        ce = losses.SoftCrossEntropyLoss(data_format=data_format)
-    else:
-        ce = losses.SoftBCEWithLogitsLoss(data_format=data_format)
+    ce_class = losses.SoftCrossEntropyLoss if mode == "multiclass" else losses.SoftBCEWithLogitsLoss
+    ce = ce_class(ignore_index=ignore_index, data_format=data_format)
     return SumOfLosses([dice, ce], name=f"dice_{'ce' if mode == 'multiclass' else 'bce'}")
 
 
@@ -135,10 +135,12 @@ def default_loss(mode, from_logits=True, data_format=None):
 METRIC_NAMES = ("iou", "f1", "accuracy", "precision", "recall")
 
 
-def default_metrics(mode, classes, from_logits=True, threshold=0.5, data_format=None, names=METRIC_NAMES):
+def default_metrics(mode, classes, from_logits=True, threshold=0.5, data_format=None, names=METRIC_NAMES,
+                    ignore_index=None):
     """Stateful ``keras_seg.metrics`` for ``model.compile``: IoU, F1, accuracy, precision, recall.
 
-    ``names`` picks a subset (each metric costs time on every training step).
+    ``names`` picks a subset (each metric costs time on every training step);
+    ``ignore_index`` pixels count nowhere, in every mode.
     Reductions: binary -> "micro" (the foreground class over the whole dataset);
     multiclass / multilabel -> "macro" (per-class scores over the dataset, averaged),
     matching ``evaluate_masks``.
@@ -158,6 +160,7 @@ def default_metrics(mode, classes, from_logits=True, threshold=0.5, data_format=
             reduction="micro" if mode == "binary" else "macro",
             from_logits=from_logits,
             data_format=data_format or keras.config.image_data_format(),
+            ignore_index=ignore_index,
             name=name,
         )
         if mode != "multiclass":
@@ -177,11 +180,13 @@ def compile_for(
     optimizer="adam",
     learning_rate=1e-3,
     threshold=0.5,
+    ignore_index=None,
     **compile_kwargs,
 ):
     """``model.compile`` with a loss and metrics suited to ``mode``.
 
     mode: "binary", "multiclass" or "multilabel"; default from the model's classes.
+    ignore_index: target value (e.g. 255) left out of the default loss and metrics.
     loss: a loss object (default: Dice + BCE / CE from ``keras_seg.losses``).
     metrics: a list of metric objects, or of names among ``METRIC_NAMES`` (default:
         all of IoU, F1, accuracy, precision, recall, from ``keras_seg.metrics``).
@@ -197,11 +202,12 @@ def compile_for(
     from_logits = outputs_logits(model)
     data_format = _data_format(model)
     if loss is None:
-        loss = default_loss(mode, from_logits, data_format)
+        loss = default_loss(mode, from_logits, data_format, ignore_index=ignore_index)
     if metrics is None:
         metrics = list(METRIC_NAMES)
     if metrics and all(isinstance(m, str) and m in METRIC_NAMES for m in metrics):
-        metrics = default_metrics(mode, classes, from_logits, threshold, data_format, names=metrics)
+        metrics = default_metrics(mode, classes, from_logits, threshold, data_format, names=metrics,
+                                  ignore_index=ignore_index)
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)

@@ -536,7 +536,8 @@ def test_serialization_round_trip(loss):
         mode = MC
     if isinstance(loss, kl.MCCLoss):
         mode = B
-    y_pred, y_true = make_data(mode, seed=2, ignore=255 if mode != B else None)
+    ignore = 255 if getattr(loss, "ignore_index", None) == 255 else None
+    y_pred, y_true = make_data(mode, seed=2, ignore=ignore)
     a = to_numpy(loss(y_true, y_pred))
     b = to_numpy(restored(y_true, y_pred))
     np.testing.assert_array_equal(a, b)
@@ -668,6 +669,78 @@ def test_shape_errors():
         kl.DiceLoss(MC)(np.zeros((2, 8, 8, 3)), y_pred)
     with pytest.raises(ValueError, match="multilabel"):
         kl.DiceLoss(ML)(y_true, y_pred)
+
+
+# SMP itself raises for out-of-range labels in these losses; FocalLoss and
+# LovaszLoss return a number in SMP, keras-seg raises there too.
+SMP_RAISES = {"dice", "jaccard", "tversky", "ce"}
+LABEL_LOSSES = ["dice", "jaccard", "tversky", "focal", "lovasz", "ce"]
+
+
+def _label_loss(loss, mode, **kw):
+    k_cls, s_cls = CLASSES[loss]
+    if loss in ("ce", "bce"):
+        kw.setdefault("ignore_index", None)
+        if loss == "ce":
+            kw["smooth_factor"] = 0.0
+    elif loss != "mcc":
+        kw["mode"] = mode
+    return k_cls(**kw), s_cls(**kw)
+
+
+@pytest.mark.parametrize("bad", [7, -1])
+@pytest.mark.parametrize("loss", LABEL_LOSSES)
+def test_multiclass_labels_out_of_range_raise(loss, bad):
+    y_pred, y_true = make_data(MC)
+    y_true[0, 0, :2] = bad
+    k_loss, smp_loss = _label_loss(loss, MC)
+    with pytest.raises(ValueError, match=rf"`y_true` has values \[{bad}\] outside the valid range \[0, 3\)"):
+        k_loss(y_true, y_pred)
+    with pytest.raises(kl.LabelRangeError):  # also a RuntimeError, like SMP's
+        k_loss(y_true, y_pred)
+    if loss in SMP_RAISES:
+        with pytest.raises(RuntimeError):
+            smp_loss(torch.tensor(nhwc_to_nchw(y_pred)), torch.tensor(y_true))
+
+
+@pytest.mark.parametrize("loss", LABEL_LOSSES)
+def test_multiclass_ignore_index_is_not_out_of_range(loss):
+    y_pred, y_true = make_data(MC, ignore=255, seed=3)
+    k_loss, smp_loss = _label_loss(loss, MC, ignore_index=255)
+    expected = smp_loss(torch.tensor(nhwc_to_nchw(y_pred)), torch.tensor(y_true))
+    assert_close(to_numpy(k_loss(y_true, y_pred)), to_numpy(expected), "value")
+
+
+BINARY_LOSSES = ["dice", "jaccard", "tversky", "focal", "lovasz", "bce", "mcc"]
+
+
+@pytest.mark.parametrize("mode", [B, ML])
+@pytest.mark.parametrize("loss", BINARY_LOSSES)
+def test_binary_targets_outside_0_1_raise(loss, mode):
+    if loss == "mcc" and mode == ML:
+        pytest.skip("MCCLoss is binary only")
+    y_pred, y_true = make_data(mode, ignore=255, seed=4)
+    if loss in ("bce", "mcc") and mode == B:
+        y_true = y_true[..., None]
+    k_loss, _ = _label_loss(loss, mode)
+    with pytest.raises(kl.LabelRangeError, match=r"values \[255\] outside the valid range \[0, 1\]"):
+        k_loss(y_true, y_pred)
+    if loss != "mcc":  # 255 is fine once it is the ignore_index
+        k_loss, _ = _label_loss(loss, mode, ignore_index=255)
+        assert np.isfinite(to_numpy(k_loss(y_true, y_pred)))
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch runs losses eagerly")
+def test_out_of_range_labels_under_jit_do_not_raise():
+    """Under jit a value-dependent check cannot raise (documented): an
+    out-of-range label matches no class, like SMP's focal loss treats it."""
+    y_pred, y_true = make_data(MC)
+    y_true[0, 0, :2] = 7
+    for loss in ("ce", "dice", "focal"):
+        k_loss, _ = _label_loss(loss, MC)
+        value, grad = keras_value_and_grad(lambda p: k_loss(y_true, p), y_pred,
+                                           compiled=True)
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
 # --------------------------------------------------------------------------

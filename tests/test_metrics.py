@@ -483,6 +483,35 @@ def test_metric_in_compile_evaluate():
             "metric")
 
 
+@pytest.mark.parametrize("mode", [B, ML])
+def test_stateful_metric_ignore_index_binary_multilabel(mode):
+    """keras-seg extension (SMP's get_stats has ignore_index in multiclass
+    only): ignored elements count nowhere, i.e. the scores equal SMP's on the
+    kept elements alone, per class."""
+    c = 1 if mode == B else 3
+    rng = np.random.default_rng(21)
+    y_pred = rng.random((2, 8, 8, c)).astype("float32")
+    y_true = rng.integers(0, 2, (2, 8, 8, c))
+    y_true = np.where(rng.random(y_true.shape) < 0.3, 255, y_true)
+    scores = {}
+    for r in ("micro", "macro"):
+        m = km.IoUScore(mode, num_classes=c, ignore_index=255, reduction=r)
+        m.update_state(y_true[:1], y_pred[:1])
+        m.update_state(y_true[1:], y_pred[1:])
+        scores[r] = float(to_numpy(m.result()))
+    per_class = []
+    for k in range(c):
+        keep = y_true[..., k] != 255
+        out = torch.tensor((y_pred[..., k][keep] >= 0.5).astype("int64"))
+        tgt = torch.tensor(y_true[..., k][keep])
+        stats = smp.metrics.get_stats(out.view(1, 1, -1), tgt.view(1, 1, -1), mode=B)
+        per_class.append(stats)
+    total = [sum(s[i] for s in per_class) for i in range(4)]
+    assert_close(scores["micro"], smp.metrics.iou_score(*total, reduction="micro").numpy(), "metric")
+    macro = np.mean([smp.metrics.iou_score(*s, reduction="micro").numpy() for s in per_class])
+    assert_close(scores["macro"], macro, "metric")
+
+
 def test_metric_in_fit_binary_from_logits():
     rng = np.random.default_rng(15)
     x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
@@ -632,7 +661,10 @@ def test_metric_function_errors():
      "class_weights"),
     (dict(metric="iou_score", mode=MC, num_classes=3, threshold=0.5),
      "`threshold`"),
-    (dict(metric="iou_score", mode=B, ignore_index=255), "`ignore_index`"),
+    (dict(metric="iou_score", mode=B, ignore_index=1),
+     r"`ignore_index` should be outside the target values range 0\.\.1"),
+    (dict(metric="iou_score", mode=ML, num_classes=2, ignore_index=0),
+     "outside the target values range"),
     (dict(metric="iou_score", mode=MC), "`num_classes`"),
     (dict(metric="iou_score", mode=ML), "`num_classes`"),
     (dict(metric="iou_score", mode=B, num_classes=2), "`num_classes`"),

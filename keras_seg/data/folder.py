@@ -62,7 +62,7 @@ class FolderDataset:
         in_channels: channels every image must have (3: RGB).
         convert_channels: convert images with another channel count instead of raising.
         ignore_index: a mask value allowed outside the class range (e.g. 255 for unlabeled
-            pixels), passed through unchanged in multiclass mode.
+            pixels), passed through unchanged (in multilabel mode, into every channel).
         label_map: optional ``{raw value: class index}`` applied to masks first (for
             example ``{0: 0, 255: 1}`` for binary masks saved as 0/255).
         class_names: optional names, for reports.
@@ -178,9 +178,14 @@ class FolderDataset:
         return labels
 
     def _target(self, labels):
-        if self.mode == "multilabel":
-            return (labels[..., None] == np.arange(self.classes)).astype(np.uint8)
-        return labels.astype(np.int32)
+        if self.mode != "multilabel":
+            return labels.astype(np.int32)
+        ii = self.ignore_index
+        dtype = np.uint8 if ii is None or 0 <= ii <= 255 else np.int32
+        target = (labels[..., None] == np.arange(self.classes)).astype(dtype)
+        if ii is not None:
+            target[labels == ii] = ii  # ignored in every channel, not a negative
+        return target
 
     # -- checks ------------------------------------------------------------------------
     def validate(self, max_errors=20):

@@ -92,6 +92,58 @@ def check_classes_range(classes, num_classes):
         )
 
 
+class LabelRangeError(ValueError, RuntimeError):
+    """``y_true`` holds values outside the mode's valid range (SMP raises RuntimeError)."""
+
+
+def _traced(x):
+    """True inside ``jax.jit`` / ``tf.function`` / ``torch.compile``, where values are unknown."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return isinstance(x, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    if backend == "torch":
+        import torch
+
+        return bool(torch.compiler.is_compiling())
+    return False
+
+
+def check_target_range(y_true, mode, ignore_index, num_classes=None, loss_name="loss"):
+    """Raise ``LabelRangeError`` for target values the mode does not allow, eagerly only.
+
+    multiclass: integer labels in ``[0, num_classes)``; binary / multilabel / ``None``
+    (a loss without modes): values in ``[0, 1]`` (0/1 or soft targets); ``ignore_index``
+    is always allowed. Under jit the
+    values are unknown and nothing is checked (see the losses' module docstring).
+    """
+    if _traced(y_true):
+        return
+    if mode == MULTICLASS_MODE:
+        low, high, valid = 0, num_classes - 1, f"[0, {num_classes}) (y_pred has {num_classes} classes)"
+    else:
+        low, high, valid = 0, 1, "[0, 1] (0/1 or probabilities)"
+    bad = ops.logical_or(y_true < low, y_true > high)
+    if ignore_index is not None:
+        bad = ops.logical_and(bad, y_true != ignore_index)
+    if not bool(ops.any(bad)):
+        return
+    values = np.unique(ops.convert_to_numpy(y_true)[ops.convert_to_numpy(bad)])
+    shown = ", ".join(str(int(v) if float(v).is_integer() else v) for v in values[:10].tolist())
+    shown += ", ..." if len(values) > 10 else ""
+    where = "" if mode is None else f" for mode={mode!r}"
+    raise LabelRangeError(
+        f"{loss_name}: `y_true` has values [{shown}] outside the valid range {valid}{where}, "
+        f"with ignore_index={ignore_index!r}. Fix the targets, or pass the value as "
+        "`ignore_index` to leave those pixels out."
+    )
+
+
 def channel_axis(data_format):
     return 1 if data_format == "channels_first" else -1
 
@@ -224,6 +276,11 @@ class SegmentationLoss(keras.losses.Loss):
     ):
         super().__init__(name=name, reduction=keras_reduction, dtype=dtype)
         self.data_format = standardize_data_format(data_format)
+
+    def check_targets(self, y_true, mode, num_classes=None):
+        """``check_target_range`` with this loss's ``ignore_index`` and name."""
+        ignore_index = getattr(self, "ignore_index", None)
+        check_target_range(y_true, mode, ignore_index, num_classes, type(self).__name__)
 
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype}

@@ -82,6 +82,7 @@ class _RegionLoss(_base.SegmentationLoss):
         num_classes = y_pred.shape[-1]
         _base.check_num_classes(self.class_weights, num_classes, "class_weights")
         _base.check_classes_range(self.classes, num_classes)
+        self.check_targets(y_true, self.mode, num_classes)
 
         if self.from_logits:
             # log-then-exp, as SMP does, for well-behaved gradients.

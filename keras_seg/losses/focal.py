@@ -153,6 +153,7 @@ class FocalLoss(_base.SegmentationLoss):
 
     def _binary(self, y_true, y_pred, dtype):
         y_true, y_pred = _base.prepare_binary(y_true, y_pred, self.data_format)
+        self.check_targets(y_true, BINARY_MODE)
         y_true = ops.reshape(ops.cast(y_true, dtype), (-1,))
         y_pred = ops.reshape(y_pred, (-1,))
         valid = None
@@ -180,6 +181,7 @@ class FocalLoss(_base.SegmentationLoss):
                 y_true, y_pred, self.data_format
             )
             num_classes = y_pred.shape[-1]
+            self.check_targets(labels, MULTICLASS_MODE, num_classes)
             target = _base.class_one_hot(labels, num_classes, dtype)
             valid = None
             if self.ignore_index is not None:
@@ -191,6 +193,7 @@ class FocalLoss(_base.SegmentationLoss):
                 y_true, y_pred, self.data_format
             )
             num_classes = y_pred.shape[-1]
+            self.check_targets(target, self.mode)
             target = ops.cast(target, dtype)
             valid = None
             if self.ignore_index is not None:

@@ -79,6 +79,7 @@ class LovaszLoss(_base.SegmentationLoss):
                 y_true, y_pred, self.data_format
             )
             num_classes = logits.shape[-1]
+            self.check_targets(labels, self.mode, num_classes)
             probas = ops.softmax(logits, axis=-1)
             if not self.per_image:
                 labels = ops.reshape(labels, (1, -1))
@@ -102,6 +103,7 @@ class LovaszLoss(_base.SegmentationLoss):
             n = ops.shape(logits)[0]
             labels = ops.reshape(labels, (n, -1))
             logits = ops.reshape(logits, (n, -1))
+        self.check_targets(labels, self.mode)
         labels = ops.cast(labels, dtype)
         if not self.per_image:
             labels = ops.reshape(labels, (1, -1))

@@ -44,6 +44,7 @@ class MCCLoss(_base.SegmentationLoss):
 
     def call(self, y_true, y_pred):
         y_true, y_pred = _base.prepare_binary(y_true, y_pred, self.data_format)
+        self.check_targets(y_true, None)
         y_true = ops.cast(y_true, y_pred.dtype)
         if self.from_logits:
             y_pred = ops.sigmoid(y_pred)

@@ -110,6 +110,7 @@ class SoftBCEWithLogitsLoss(_base.SegmentationLoss):
                 y_true, _base.channel_axis(self.data_format)
             )
         _base._check_same_shape(y_true, y_pred)
+        self.check_targets(y_true, None)
         y_true = ops.cast(y_true, dtype)
         y_pred = _base.move_channels_last(y_pred, self.data_format)
         y_true = _base.move_channels_last(y_true, self.data_format)

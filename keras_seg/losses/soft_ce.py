@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_seg.losses import _base
+from keras_seg.modes import MULTICLASS_MODE
 
 __all__ = ["SoftCrossEntropyLoss"]
 
@@ -107,6 +108,7 @@ class SoftCrossEntropyLoss(_base.SegmentationLoss):
         lprobs = ops.log_softmax(logits, axis=-1)
 
         labels = y_true
+        self.check_targets(labels, MULTICLASS_MODE, num_classes)
         pad = None
         if self.ignore_index is not None:
             pad = labels == self.ignore_index

@@ -32,6 +32,18 @@ __all__ = [
 _IMAGEWISE = ("micro-imagewise", "macro-imagewise", "weighted-imagewise")
 
 
+def _check_ignore_index(ignore_index, mode, num_classes):
+    """``ignore_index`` must not be a valid target value: a class label, or 0/1 targets."""
+    if ignore_index is None:
+        return
+    low, high = (0, num_classes - 1) if mode == "multiclass" else (0, 1)
+    if low <= ignore_index <= high:
+        raise ValueError(
+            f"`ignore_index` should be outside the {'class' if mode == 'multiclass' else 'target'} "
+            f"values range {low}..{high} of mode={mode!r}, got ignore_index={ignore_index}."
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_seg")
 class ConfusionMatrixMetric(keras.metrics.Metric):
     """Any confusion-matrix metric of :mod:`keras_seg.metrics`, accumulated
@@ -65,8 +77,12 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
             to 0.5. Not allowed in multiclass mode.
         num_classes: number of classes (channels); required for multiclass
             and multilabel (variables are created up front), 1 for binary.
-        ignore_index: label of ``y_true`` to ignore (multiclass only, must be
-            outside ``0..num_classes-1``).
+        ignore_index: value of ``y_true`` to ignore: such pixels (elements, in
+            multilabel mode) count nowhere. Multiclass: outside
+            ``0..num_classes-1``, as in SMP. Binary / multilabel (a keras-seg
+            extension; SMP's ``get_stats``, and keras-seg's, take it in
+            multiclass mode only): not 0 or 1, e.g. 255; compared with the raw
+            ``y_true`` before thresholding.
         reduction: one of ``"micro"`` (default), ``"macro"``,
             ``"weighted"``, ``"micro-imagewise"``, ``"macro-imagewise"``,
             ``"weighted-imagewise"``.
@@ -140,12 +156,6 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
                 f"threshold={threshold!r}); valid modes for it are "
                 "['binary', 'multilabel']."
             )
-        if mode != "multiclass" and ignore_index is not None:
-            raise ValueError(
-                f"`ignore_index` is not supported in {mode!r} mode (got "
-                f"ignore_index={ignore_index!r}); it is only valid for "
-                "'multiclass'."
-            )
         if mode == "binary":
             if num_classes not in (None, 1):
                 raise ValueError(
@@ -158,11 +168,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
                 f"`num_classes` should not be None for {mode!r} mode."
             )
         num_classes = int(num_classes)
-        if ignore_index is not None and 0 <= ignore_index <= num_classes - 1:
-            raise ValueError(
-                "`ignore_index` should be outside the class values range "
-                f"0..{num_classes - 1}, got ignore_index={ignore_index}."
-            )
+        _check_ignore_index(ignore_index, mode, num_classes)
         if class_weights is not None:
             class_weights = [float(w) for w in class_weights]
             if len(class_weights) != num_classes:
@@ -320,9 +326,14 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         n = ops.shape(preds)[0]
         preds = ops.reshape(preds, (n, -1, self.num_classes))
         target = ops.reshape(target, (n, -1, self.num_classes))
-        valid = self._mask(sample_weight, y_pred, with_channels=True)
+        weight_mask = self._mask(sample_weight, y_pred, with_channels=True)
+        valid = weight_mask
+        if self.ignore_index is not None:
+            raw = ops.reshape(y_true, (n, -1, self.num_classes))
+            keep = ops.cast(raw != self.ignore_index, "int32")
+            valid = keep if valid is None else valid * keep
         stats = F.stats_from_binary(preds, target, valid)
-        return stats, self._images_kept(valid)
+        return stats, self._images_kept(weight_mask)
 
     @staticmethod
     def _images_kept(weight_mask):
