@@ -7,13 +7,24 @@ reads folders written by SMP (or by keras-seg), locally or from the Hugging Face
 
 import json
 import os
-import shutil
-import tempfile
 
+from weight_ports.atomic import write_text
 from weight_ports.readers import read_state_dict, write_safetensors
 from weight_ports.translate import state_dict
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _looks_like_path(name):
+    """A local path rather than a hub id ("user/name" or "name")."""
+    name = str(name)
+    return (
+        os.path.isabs(name)
+        or name.startswith((".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or name.endswith("/")
+    )
 
 
 def _read_config(path_or_repo_id, revision=None):
@@ -22,9 +33,25 @@ def _read_config(path_or_repo_id, revision=None):
         return local, os.fspath(path_or_repo_id)
     if os.path.isdir(os.fspath(path_or_repo_id)):
         raise FileNotFoundError(f"{path_or_repo_id!r} has no config.json; it is not a save_pretrained folder.")
+    if not isinstance(path_or_repo_id, str) or _looks_like_path(path_or_repo_id):
+        raise FileNotFoundError(f"No such folder: {os.fspath(path_or_repo_id)!r} (a save_pretrained folder or a hub repository id).")
     from weight_ports.hub import download_file
 
     return download_file(str(path_or_repo_id), "config.json", revision=revision), None
+
+
+def _load_config(config_path):
+    """config.json as a dict; a file that is not a JSON object -> ValueError naming it."""
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{config_path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{config_path} is not a text file; expected the JSON written by save_pretrained.") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} holds a JSON {type(config).__name__}; expected an object of model settings.")
+    return config
 
 
 def _weights_path(folder, repo_id, revision):
@@ -49,8 +76,7 @@ def from_pretrained(path_or_repo_id, strict=True, expected_class=None, **overrid
 
     revision = overrides.pop("revision", None)
     config_path, folder = _read_config(path_or_repo_id, revision)
-    with open(config_path) as f:
-        config = json.load(f)
+    config = _load_config(config_path)
     class_name = config.pop("_model_class", None)
     if class_name is None:
         raise ValueError(f"{config_path} has no '_model_class'; it was not written by save_pretrained.")
@@ -61,7 +87,10 @@ def from_pretrained(path_or_repo_id, strict=True, expected_class=None, **overrid
     config.update(overrides)
     config.setdefault("encoder_weights", None)
     build_config = dict(config, encoder_weights=None)
-    model = cls(**build_config)
+    try:
+        model = cls(**build_config)
+    except TypeError as e:  # unknown or missing settings
+        raise ValueError(f"{config_path} does not describe a {class_name}: {e}") from None
     model._smp_config["encoder_weights"] = config["encoder_weights"]
     model.load_torch_state_dict(read_state_dict(_weights_path(folder, str(path_or_repo_id), revision)), strict=strict)
     return model
@@ -103,18 +132,11 @@ Dataset name: {dataset}
 """
 
 
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def save_pretrained(model, save_directory, dataset=None, metrics=None, push_to_hub=False, repo_id=None, **hub_kwargs):
     """Write ``model`` in SMP's format; optionally upload the folder with huggingface_hub.
 
-    Files are written into a temporary folder beside the target and moved into place
-    one by one with atomic renames, so an error leaves no half-written file.
+    Everything is prepared first, then each file is written atomically (a temporary
+    file renamed into place), so an error leaves no half-written file.
     """
     save_directory = os.fspath(save_directory)
     os.makedirs(save_directory, exist_ok=True)
@@ -123,21 +145,16 @@ def save_pretrained(model, save_directory, dataset=None, metrics=None, push_to_h
         raise ValueError("A model with a callable activation cannot be saved in SMP's format; use an activation name.")
     config["_model_class"] = type(model).__name__
     params = {k: v for k, v in config.items() if not k.startswith("_")}
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=save_directory)
-    try:
-        write_safetensors(state_dict(model), os.path.join(staging, "model.safetensors"), metadata={"format": "pt"})
-        _atomic_write_text(os.path.join(staging, "config.json"), json.dumps(config, indent=2, sort_keys=True))
-        card = MODEL_CARD.format(
-            model_class=type(model).__name__,
-            params=json.dumps(params, indent=2, sort_keys=True),
-            metrics=json.dumps(metrics, indent=2) if metrics is not None else "[More Information Needed]",
-            dataset=dataset if dataset is not None else "[More Information Needed]",
-        )
-        _atomic_write_text(os.path.join(staging, "README.md"), card)
-        for name in ("model.safetensors", "config.json", "README.md"):
-            os.replace(os.path.join(staging, name), os.path.join(save_directory, name))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    card = MODEL_CARD.format(
+        model_class=type(model).__name__,
+        params=json.dumps(params, indent=2, sort_keys=True),
+        metrics=json.dumps(metrics, indent=2) if metrics is not None else "[More Information Needed]",
+        dataset=dataset if dataset is not None else "[More Information Needed]",
+    )
+    tensors = state_dict(model)
+    write_safetensors(tensors, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
+    write_text(os.path.join(save_directory, "config.json"), json.dumps(config, indent=2, sort_keys=True))
+    write_text(os.path.join(save_directory, "README.md"), card)
     if push_to_hub:
         from huggingface_hub import HfApi
 

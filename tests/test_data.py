@@ -475,6 +475,33 @@ def test_atomic_path_and_dir(tmp_path):
             raise RuntimeError
     assert (folder / "f").read_text() == "two"
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+    with pytest.raises(FileExistsError, match="not a folder"):  # a file is never replaced by a folder
+        with atomic_dir(target):
+            pass
+    with pytest.raises(IsADirectoryError, match="is a folder"):  # nor a folder by a file
+        with atomic_path(folder):
+            pass
+    assert target.read_text() == "new" and (folder / "f").read_text() == "two"
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from keras_seg.data.io import remove_stale_temporaries
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    stale = [f".m.keras.{proc.pid}-a1b2c3d4.tmp.keras", f".smp.{proc.pid}-x_y.tmp", f".smp.{proc.pid}-zz.old"]
+    keep = [f".m.keras.{os.getpid()}-busy.tmp.keras", ".hidden", "m.keras", f"notes.{proc.pid}-1.tmp"]
+    for name in stale[:1] + keep:
+        (tmp_path / name).write_text("x")
+    for name in stale[1:]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text("x")
+    assert sorted(os.path.basename(p) for p in remove_stale_temporaries(tmp_path)) == sorted(stale)
+    assert sorted(os.listdir(tmp_path)) == sorted(keep)
+    assert remove_stale_temporaries(tmp_path / "missing") == []
 
 
 def test_write_png_atomic(tmp_path):

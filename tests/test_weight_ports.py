@@ -10,7 +10,7 @@ from safetensors.numpy import save_file
 
 import keras_seg
 from weight_ports.first_conv import adapt_first_conv
-from weight_ports.readers import read_state_dict
+from weight_ports.readers import CheckpointError, read_state_dict
 from weight_ports.translate import StateDictMismatchError, load_state_dict, state_dict
 
 
@@ -33,8 +33,29 @@ class Payload:
 
 def test_refuses_to_unpickle_arbitrary_objects(tmp_path):
     torch.save({"weight": torch.ones(1), "payload": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(pickle.UnpicklingError, match=r"evil\.pt is not a plain tensor checkpoint.*GLOBAL posix\.system"):
         read_state_dict(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("cut.safetensors", None, "is not a readable safetensors file"),
+    ("noise.safetensors", os.urandom(2048), "is not a readable safetensors file"),
+    ("empty.safetensors", b"", "is not a readable safetensors file"),
+    ("noise.pth", os.urandom(2048), "is not a plain tensor checkpoint"),
+    ("cut.pth", None, "is not a readable torch checkpoint"),
+])
+def test_corrupt_checkpoints_raise_one_line_naming_the_file(tmp_path, name, content, message):
+    if content is None:  # the first half of a valid file
+        good = tmp_path / ("good" + os.path.splitext(name)[1])
+        if name.endswith(".pth"):
+            torch.save({"w": torch.zeros(64, 64)}, good)
+        else:
+            save_file({"w": np.zeros((64, 64), "float32")}, str(good))
+        content = good.read_bytes()[: good.stat().st_size // 2]
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(CheckpointError) as e:
+        read_state_dict(tmp_path / name)
+    assert str(tmp_path / name) in str(e.value) and message in str(e.value) and "\n" not in str(e.value)
 
 
 def test_rejects_unknown_formats_and_missing_files(tmp_path):
@@ -95,6 +116,17 @@ def test_save_pretrained_leaves_nothing_half_written(tmp_path, monkeypatch):
 def test_from_pretrained_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         keras_seg.from_pretrained(tmp_path)
+    for missing in ("/missing/local/folder", "./runs/smp", "~/ckpt", tmp_path / "absent"):
+        with pytest.raises(FileNotFoundError, match="No such folder") as e:
+            keras_seg.from_pretrained(missing)
+        assert "hf download" not in str(e.value)
+    config = tmp_path / "config.json"
+    for content, message in (("{not json", "is not valid JSON"), ("[1, 2]", "holds a JSON list"),
+                             ('{"_model_class": "Unet", "decoder_blocks": 3}', "does not describe a Unet")):
+        config.write_text(content)
+        with pytest.raises(ValueError, match=message) as e:
+            keras_seg.from_pretrained(tmp_path)
+        assert str(config) in str(e.value)
     (tmp_path / "config.json").write_text('{"encoder_name": "resnet18"}')
     with pytest.raises(ValueError, match="_model_class"):
         keras_seg.from_pretrained(tmp_path)

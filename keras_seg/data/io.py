@@ -3,13 +3,12 @@
 Everything here is numpy + Pillow, so it runs the same under every Keras backend.
 """
 
-import contextlib
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from weight_ports.atomic import atomic_dir, atomic_path, remove_stale_temporaries, write_text  # noqa: F401
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MASK_EXTENSIONS = (".png",)
@@ -25,12 +24,6 @@ _MODE_CHANNELS = {
 
 class DatasetError(ValueError):
     """A problem with a dataset file: unreadable, wrong channels, wrong size, bad labels."""
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _open(path, what):
@@ -103,64 +96,7 @@ def read_mask(path):
     return arr.astype(np.int32)
 
 
-# -- atomic writing ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path, suffix=None):
-    """Yield a temporary file name next to ``path``; rename it to ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is left untouched, so a
-    failure never leaves a half-written file. ``suffix`` defaults to ``path``'s extension
-    (some writers, such as ``model.save``, check it).
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if suffix is None:
-        suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        if os.path.isfile(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a temporary folder next to ``path``; it replaces ``path`` on success."""
-    path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if os.path.isdir(path) and not os.path.islink(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=parent)
-            os.replace(path, os.path.join(old, "x"))
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if os.path.exists(path):
-                os.remove(path)
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_text(path, text):
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+# -- atomic writing: weight_ports.atomic (atomic_path, atomic_dir, write_text) ----------------
 
 
 def write_png(path, array):
