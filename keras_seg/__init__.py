@@ -5,19 +5,21 @@ reads and writes SMP checkpoints, and trains with ``model.fit``. Every architect
 in ``keras_seg/decoders/`` is exported here under its class name (Unet, FPN, ...).
 """
 
-import os
+from keras_seg import _startup
 
-# TensorFlow's oneDNN CPU kernels train these models ~1.5x faster on a CPU without AVX-512
-# (measured: Unet-ResNet18 step 0.19 s vs 0.29 s) and are the only TF CPU kernels that run
-# channels_first; TF enables them by itself only on AVX-512 CPUs. Effective when keras_seg is
-# imported before TensorFlow (the keras-seg command); set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# Before Keras / TensorFlow are imported: oneDNN CPU kernels (effective when keras_seg is
+# imported before TensorFlow, as the keras-seg command does; TF_ENABLE_ONEDNN_OPTS=0 opts out),
+# triton loaded ahead of TensorFlow (importing it after TensorFlow crashes), and in the
+# keras-seg command the backend's start-up log lines held back. See keras_seg/_startup.py.
+_startup.enable_onednn()
+_startup.preload_triton()
 
-from backbones import get_encoder, list_encoders, register_encoder  # noqa: E402
-from keras_seg.architectures import ARCHITECTURES, create_model, get_architecture, register_architecture  # noqa: E402
-from keras_seg.base import InputShapeError, SegmentationModel  # noqa: E402
-from keras_seg.hub import from_pretrained  # noqa: E402
-from keras_seg import losses, metrics  # noqa: E402
+with _startup.quiet_backend_start():
+    from backbones import get_encoder, list_encoders, register_encoder
+    from keras_seg.architectures import ARCHITECTURES, create_model, get_architecture, register_architecture
+    from keras_seg.base import InputShapeError, SegmentationModel
+    from keras_seg.hub import from_pretrained
+    from keras_seg import losses, metrics
 
 __version__ = "0.1.0"
 

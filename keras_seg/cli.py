@@ -19,6 +19,7 @@ Every file is written atomically: an interrupted command leaves no half-written 
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -67,6 +68,12 @@ def _label_map(value):
         return {int(raw): int(cls) for raw, cls in pairs}
     except ValueError:
         raise argparse.ArgumentTypeError(f"--label-map must look like 0:0,255:1, got {value!r}") from None
+
+
+def _first_line(error):
+    """``error`` as one line (library messages can run to paragraphs)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _none_or_str(value):
@@ -142,7 +149,7 @@ def _load_model(path):
     try:
         return training.load_checkpoint(path, compile=False)
     except Exception as e:  # corrupt or foreign files: one clear line
-        raise CLIError(f"Cannot load model {path}: {type(e).__name__}: {e}") from None
+        raise CLIError(f"Cannot load model {path}: {_first_line(e)}") from None
 
 
 def _preprocessing_for(choice, encoder_name):
@@ -277,12 +284,55 @@ def _run_config(args, mode, classes, data_format):
     }
 
 
-def _check_resume(args, run, out, ckpt_dir):
-    """Refuse to overwrite checkpoints without --resume, or to resume a different model."""
+def _check_options(args):
+    """Numbers out of range and unknown metric names -> CLIError, before anything is written."""
+    from keras_seg.training import METRIC_NAMES
+
+    counts = {"--epochs": args.epochs, "--batch-size": args.batch_size, "--workers": args.workers,
+              "--train-samples": args.train_samples, "--val-samples": args.val_samples}
+    bad = [f"{flag} {value}" for flag, value in counts.items() if value < 1]
+    if bad:
+        raise CLIError(f"{', '.join(bad)}: must be a positive integer.")
+    if not args.lr > 0:
+        raise CLIError(f"--lr {args.lr}: the learning rate must be positive.")
+    if args.keep_checkpoints < 0:
+        raise CLIError(f"--keep-checkpoints {args.keep_checkpoints}: must be 0 (keep all) or a positive number.")
+    if not 0 < args.val_fraction < 1:
+        raise CLIError(f"--val-fraction {args.val_fraction}: must lie between 0 and 1.")
+    unknown = [m for m in args.metrics or () if m not in METRIC_NAMES]
+    if unknown:
+        raise CLIError(f"--metrics: unknown metric name(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(METRIC_NAMES)}.")
+
+
+def _previous_command(out):
+    run_path = os.path.join(out, RUN_FILE)
+    if not os.path.exists(run_path):
+        return None
+    try:
+        with open(run_path, encoding="utf-8") as f:
+            return json.load(f).get("command")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _check_resume(args, run, out, ckpt_dir, demo=False):
+    """Refuse to overwrite checkpoints without --resume, or to resume a different model.
+
+    A demo starts fresh only in the output of an earlier demo; another run's checkpoints
+    are refused, as train refuses them. Returns whether old checkpoints are to be cleared.
+    """
     from keras_seg import training
 
-    if not args.resume and training.last_checkpoint(ckpt_dir) is not None:
+    has_checkpoints = training.last_checkpoint(ckpt_dir) is not None
+    if demo and has_checkpoints:
+        if _previous_command(out) != "demo":
+            raise CLIError(f"{ckpt_dir} holds the checkpoints of a training run, not of an earlier demo: "
+                           "choose another --output.")
+        return True
+    if not args.resume and has_checkpoints:
         raise CLIError(f"{ckpt_dir} already holds checkpoints: pass --resume to continue, or choose another --output.")
+    if args.resume and not has_checkpoints:
+        _log(f"--resume: no checkpoint in {ckpt_dir}; starting from epoch 1.")
     run_path = os.path.join(out, RUN_FILE)
     if args.resume and os.path.exists(run_path):
         with open(run_path, encoding="utf-8") as f:
@@ -292,6 +342,17 @@ def _check_resume(args, run, out, ckpt_dir):
                 f"--resume: the model settings differ from the run in {out} "
                 f"(was {previous.get('model')}, mode {previous.get('mode')!r}); use the same options."
             )
+    return False
+
+
+def _clean_temporaries(*folders):
+    """Remove what an interrupted run left in ``folders`` (temporary files of dead processes)."""
+    from keras_seg.data.io import remove_stale_temporaries
+
+    removed = [path for folder in folders for path in remove_stale_temporaries(folder)]
+    if removed:
+        _log(f"removed {len(removed)} temporary file(s) left by an interrupted run: "
+             f"{', '.join(os.path.basename(p) for p in removed)}")
 
 
 def _train_augmentation(args, size, demo):
@@ -323,8 +384,7 @@ def train_run(args, demo=False):
     from keras_seg.data import SegmentationDataLoader, augment, write_text
 
     _check_names(args.arch, args.encoder)
-    if args.epochs < 1 or args.batch_size < 1:
-        raise CLIError("--epochs and --batch-size must be positive.")
+    _check_options(args)
     mode = args.mode
     classes = _classes_for(mode, args.classes, args.data)
     if args.data != "synthetic" and args.image_size is None:
@@ -333,7 +393,8 @@ def train_run(args, demo=False):
     out = args.output
     ckpt_dir = os.path.join(out, "checkpoints")
     run = _run_config(args, mode, classes, data_format)
-    _check_resume(args, run, out, ckpt_dir)
+    run["command"] = "demo" if demo else "train"
+    clear_checkpoints = _check_resume(args, run, out, ckpt_dir, demo)
 
     train_ds, val_ds = _datasets(args, mode, classes)
     run["class_names"] = list(getattr(val_ds, "class_names", ()) or ())
@@ -367,6 +428,9 @@ def train_run(args, demo=False):
         lr = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1)) if args.cosine else args.lr
         training.compile_for(model, mode, optimizer=keras.optimizers.Adam(lr), metrics=args.metrics,
                              ignore_index=args.ignore_index)
+        if clear_checkpoints:  # an earlier demo's: a demo always starts fresh
+            shutil.rmtree(ckpt_dir)
+        _clean_temporaries(out)
         write_text(os.path.join(out, RUN_FILE), json.dumps(run, indent=1))  # first file written
         _log(f"data: train {train_ds.describe()}; val {val_ds.describe()}")
         _log(f"model: {args.arch} / {args.encoder}, {_trainable_count(model):,} trainable parameters, {data_format}, "
@@ -374,7 +438,7 @@ def train_run(args, demo=False):
         start = time.perf_counter()
         model, history = training.fit(
             model, train_loader, args.epochs, validation_data=val_loader, checkpoint_dir=ckpt_dir,
-            resume=args.resume, keep=args.keep_checkpoints, verbose=args.verbose,
+            resume=args.resume, keep=args.keep_checkpoints, verbose=_fit_verbosity(args.verbose),
             dtype_policy_name=args.mixed_precision, freeze_encoder=args.freeze_encoder,
         )
         return model, history, val_loader, time.perf_counter() - start
@@ -487,44 +551,62 @@ def _input_images(path):
     return [path]
 
 
-def cmd_predict(args):
+def _predict_one(model, path, args, settings):
+    """Predict ``path`` and write its mask(s) and overlay; returns the mask path."""
     import numpy as np
 
     from keras_seg import training
     from keras_seg.data import read_image, write_png
     from keras_seg.data.augment import resize_image, resize_mask
     from keras_seg.data.loader import format_image
-    from keras_seg.data.preprocessing import resolve_preprocessing
     from keras_seg.data.visualize import colorize, overlay
+
+    mode, size, prep, from_logits, n_colors = settings
+    in_channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+    masks_dir, overlays_dir = os.path.join(args.output, "masks"), os.path.join(args.output, "overlays")
+    image = read_image(path, in_channels, convert_channels=args.convert_channels)
+    h, w = image.shape[:2]
+    x = resize_image(image, size) if size else image
+    x = format_image(prep(x), model.data_format)[None]
+    out = training.predict_logits(model, x)
+    mask = training.to_masks(out, mode, from_logits, args.threshold, model.data_format)[0]
+    if size:
+        mask = resize_mask(mask, (h, w))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if mode == "multilabel":  # one 0/1 PNG per label
+        for k in range(mask.shape[-1]):
+            write_png(os.path.join(masks_dir, f"{stem}_label{k}.png"), mask[..., k].astype(np.uint8))
+    else:
+        write_png(os.path.join(masks_dir, f"{stem}.png"), mask)
+    write_png(os.path.join(overlays_dir, f"{stem}.png"), np.concatenate(
+        [image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, -1),
+         overlay(image, mask, 0.5, n_colors), colorize(mask, n_colors)], axis=1))
+    return os.path.join(masks_dir, stem + ".png")
+
+
+def cmd_predict(args):
+    """Predict every image; an unreadable one is reported and skipped (exit 2 at the end)."""
+    from keras_seg import training
+    from keras_seg.data.preprocessing import resolve_preprocessing
 
     model = _load_model(args.model)
     mode, preprocessing, size, class_names, _ = _model_settings(args, model)
-    prep = resolve_preprocessing(preprocessing)
-    from_logits = training.outputs_logits(model)
-    in_channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+    settings = (mode, size, resolve_preprocessing(preprocessing), training.outputs_logits(model),
+                training.model_classes(model) + (1 if mode == "binary" else 0))
     files = _input_images(args.input)
-    masks_dir, overlays_dir = os.path.join(args.output, "masks"), os.path.join(args.output, "overlays")
-    n_colors = training.model_classes(model) + (1 if mode == "binary" else 0)
+    failed = []
     for path in files:
-        image = read_image(path, in_channels, convert_channels=args.convert_channels)
-        h, w = image.shape[:2]
-        x = resize_image(image, size) if size else image
-        x = format_image(prep(x), model.data_format)[None]
-        out = training.predict_logits(model, x)
-        mask = training.to_masks(out, mode, from_logits, args.threshold, model.data_format)[0]
-        if size:
-            mask = resize_mask(mask, (h, w))
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if mode == "multilabel":  # one 0/1 PNG per label
-            for k in range(mask.shape[-1]):
-                write_png(os.path.join(masks_dir, f"{stem}_label{k}.png"), mask[..., k].astype(np.uint8))
-        else:
-            write_png(os.path.join(masks_dir, f"{stem}.png"), mask)
-        write_png(os.path.join(overlays_dir, f"{stem}.png"), np.concatenate(
-            [image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, -1),
-             overlay(image, mask, 0.5, n_colors), colorize(mask, n_colors)], axis=1))
-        _log(f"{path} -> {os.path.join(masks_dir, stem + '.png')}")
-    _log(f"{len(files)} image(s): class-index masks in {masks_dir}, overlays (image | overlay | mask) in {overlays_dir}")
+        try:
+            _log(f"{path} -> {_predict_one(model, path, args, settings)}")
+        except ValueError as e:  # DatasetError: unreadable image, wrong channels, ...
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed.append(path)
+    done = len(files) - len(failed)
+    _log(f"{done} image(s): class-index masks in {os.path.join(args.output, 'masks')}, "
+         f"overlays (image | overlay | mask) in {os.path.join(args.output, 'overlays')}")
+    if failed:
+        print(f"error: {len(failed)} of {len(files)} image(s) could not be predicted (listed above).", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -541,17 +623,18 @@ def cmd_convert(args):
         raise CLIError(f"The output must end in .keras, got {args.output}")
     try:
         model = keras_seg.from_pretrained(args.checkpoint, data_format=args.data_format or _default_data_format())
-    except (OSError, ValueError, KeyError) as e:
-        raise CLIError(f"Cannot convert {args.checkpoint}: {e}") from None
+    except (OSError, ValueError, KeyError, ImportError) as e:
+        raise CLIError(f"Cannot convert {args.checkpoint}: {_first_line(e)}") from None
     with atomic_path(args.output) as tmp:
         model.save(tmp)
     _log(f"{args.checkpoint} -> {args.output} ({type(model).__name__}, {model.count_params():,} parameters, {model.data_format})")
     return 0
 
 
-def _export(model, path, fmt, size, check=True, x=None):
+def _export(model, path, fmt, size, check=True, x=None, overwrite=False):
     """Export through keras_seg.export and compare the artifact with Keras on ``x`` (one
-    batch-1 input; default random numbers). Returns the max difference (None without check)."""
+    batch-1 input; default random numbers). Returns the max difference (None without check).
+    ``overwrite`` replaces a previous export of the same format only."""
     import numpy as np
 
     try:
@@ -560,13 +643,11 @@ def _export(model, path, fmt, size, check=True, x=None):
         raise CLIError("keras_seg.export is not available in this installation.") from None
     from keras_seg import training
 
-    from keras_seg.data import atomic_dir, atomic_path
-
+    _check_export_target(path, fmt, overwrite)
     if getattr(model, "optimizer", None) is not None:  # a compiled model's file names its backend's optimizer module
         model = training.inference_copy(model)
     try:
-        with (atomic_dir(path) if fmt == "tf_saved_model" else atomic_path(path)) as tmp:  # no half-written export
-            export.export_model(model, tmp, fmt, input_size=tuple(size))
+        export.export_model(model, path, fmt, input_size=tuple(size), overwrite=overwrite)  # atomic
     except ImportError as e:
         raise CLIError(f"{fmt} export needs a package that is not installed ({e}); for onnx: "
                        "pip install onnx onnxruntime (and tf2onnx on the tensorflow backend)") from None
@@ -579,16 +660,26 @@ def _export(model, path, fmt, size, check=True, x=None):
     return float(export.compare_exported(model, path, fmt, np.asarray(x, np.float32)))
 
 
+def _check_export_target(path, fmt, overwrite):
+    from keras_seg import export
+
+    try:
+        export.check_target(path, fmt, overwrite, option="--overwrite")
+    except export.ExportTargetError as e:
+        raise CLIError(str(e)) from None
+
+
 def cmd_export(args):
+    if args.format == "litert" and not args.output.endswith(".tflite"):
+        raise CLIError(f"a litert export must end in .tflite, got {args.output}")
+    _check_export_target(args.output, args.format, args.overwrite)
     model = _load_model(args.model)
     run = _read_run(args.model) or {}
     size = args.image_size or (tuple(run["image_size"]) if run.get("image_size") else None)
     if size is None:
         raise CLIError("export needs --image-size (the fixed input size of the exported model).")
     _check_image_size(model, size)
-    if args.format == "litert" and not args.output.endswith(".tflite"):
-        raise CLIError(f"a litert export must end in .tflite, got {args.output}")
-    diff = _export(model, args.output, args.format, size, check=not args.no_check)
+    diff = _export(model, args.output, args.format, size, check=not args.no_check, overwrite=args.overwrite)
     _log(f"exported {args.format}: {args.output}")
     if diff is not None:
         _log(f"max |exported - keras| = {diff:.2e}")
@@ -622,10 +713,6 @@ def cmd_demo(args):
     t0 = time.perf_counter()
     args.resume = False
     args.data = "synthetic"
-    if os.path.isdir(os.path.join(args.output, "checkpoints")):
-        import shutil
-
-        shutil.rmtree(os.path.join(args.output, "checkpoints"))  # a demo always starts fresh
     _log(f"keras-seg demo: {args.arch} / {args.encoder} on synthetic {args.mode} shapes, {keras.backend.backend()} backend")
     model, history, run, val_loader, seconds = train_run(args, demo=True)
     scores = training.evaluate_masks(model, val_loader, run["mode"], class_names=run["class_names"] or None)
@@ -648,7 +735,7 @@ def cmd_demo(args):
     if not args.no_export:
         tflite = os.path.join(args.output, "model.tflite")
         try:
-            diff = _export(model, tflite, "litert", tuple(run["image_size"]), x=images[:1])
+            diff = _export(model, tflite, "litert", tuple(run["image_size"]), x=images[:1], overwrite=True)
             ok = diff <= 1e-3
             _log(f"TFLite: {tflite}; max |tflite - keras| = {diff:.2e} ({'ok' if ok else 'MISMATCH'})")
             if not ok:
@@ -716,7 +803,33 @@ def _add_train_args(p, demo=False):
     p.add_argument("--multiprocessing", action="store_true", help="load data in processes rather than threads")
     p.add_argument("--data-parallel", action="store_true", help="all devices: DataParallel (JAX) / MirroredStrategy (TF)")
     p.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (0: all)")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="1: progress bar (default), 2: one line per epoch")
+    _add_verbose(p, fit=True)
+
+
+VERBOSE_LOGS = "logs"
+
+
+def _verbosity(value):
+    if value in ("0", "1", "2"):
+        return int(value)
+    if value == VERBOSE_LOGS:
+        return value
+    raise argparse.ArgumentTypeError(f"--verbose takes 0, 1 or 2 (or no value), got {value!r}")
+
+
+def _fit_verbosity(verbose):
+    return 1 if verbose == VERBOSE_LOGS else verbose
+
+
+def _add_verbose(p, fit=False):
+    """``--verbose`` alone: also show the backend's own log lines (TensorFlow's C++ logging),
+    hidden by default (keras_seg/_startup.py). Training commands also take ``--verbose 0|1|2``."""
+    logs = "also show TensorFlow's own log lines (hidden unless TF_CPP_MIN_LOG_LEVEL is set)"
+    if fit:
+        p.add_argument("--verbose", type=_verbosity, nargs="?", const=VERBOSE_LOGS, default=1, metavar="{0,1,2}",
+                       help=f"progress: 0 none, 1 bar (default), 2 one line per epoch; --verbose alone: {logs}")
+    else:
+        p.add_argument("--verbose", action="store_true", help=logs)
 
 
 def build_parser():
@@ -736,6 +849,7 @@ def build_parser():
     _add_data_args(p, train=False)
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    _add_verbose(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="write mask PNGs and overlay pictures for images")
@@ -747,6 +861,7 @@ def build_parser():
     p.add_argument("--preprocessing", choices=("auto", "imagenet", "unit"), default="auto")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--convert-channels", action="store_true")
+    _add_verbose(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("convert", help="SMP checkpoint folder -> .keras")
@@ -754,6 +869,7 @@ def build_parser():
     p.add_argument("output", help="the .keras file to write")
     p.add_argument("--data-format", choices=("channels_last", "channels_first"), default=None)
     p.add_argument("--allow-hub", action="store_true", help="treat CHECKPOINT as a Hugging Face hub repository id")
+    _add_verbose(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("export", help="export a .keras model (tf_saved_model, litert, onnx) and check it")
@@ -763,9 +879,13 @@ def build_parser():
     p.add_argument("--image-size", type=_image_size, default=None)
     p.add_argument("--no-check", action="store_true", help="skip comparing the export with the Keras model")
     p.add_argument("--tolerance", type=float, default=1e-3)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing export of the same format at OUTPUT (never anything else)")
+    _add_verbose(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("list-encoders", help="list the encoders and their pretrained weights")
+    _add_verbose(p)
     p.set_defaults(func=cmd_list_encoders)
 
     p = sub.add_parser("demo", help=f"train a small Unet on synthetic shapes to IoU >= {DEMO_IOU_TARGET} and export it")

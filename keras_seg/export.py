@@ -18,6 +18,8 @@ import tempfile
 import keras
 import numpy as np
 
+from weight_ports.atomic import atomic_dir, atomic_path
+
 FORMATS = ("tf_saved_model", "litert", "onnx")
 
 
@@ -40,10 +42,47 @@ def input_signature(model, input_size, batch_size=1):
     return [keras.InputSpec(shape=(batch_size, *in_shape), dtype="float32")]
 
 
-def export_model(model, path, format="tf_saved_model", input_size=(256, 256), batch_size=1):
+class ExportTargetError(FileExistsError):
+    """The export path holds something that may not be replaced."""
+
+
+def _is_previous_export(path, format):
+    """Whether ``path`` holds an export of ``format`` (which overwrite may replace)."""
+    if format == "tf_saved_model":
+        return os.path.isdir(path) and not os.path.islink(path) and any(
+            os.path.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
+    if not os.path.isfile(path) or os.path.islink(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if format == "litert":
+        return head[4:8] == b"TFL3"  # the TFLite flatbuffer identifier
+    return path.endswith(".onnx")
+
+
+def check_target(path, format, overwrite=False, option="overwrite=True"):
+    """Refuse an existing ``path`` unless ``overwrite`` and it holds a previous ``format`` export.
+
+    ``option`` names the switch in the error (the CLI passes ``--overwrite``).
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return
+    kind = {"tf_saved_model": "a SavedModel folder", "litert": "a .tflite file", "onnx": "an .onnx file"}[format]
+    if not overwrite:
+        raise ExportTargetError(f"{path} already exists: pass {option} to replace a previous export, or choose another path.")
+    if not _is_previous_export(path, format):
+        raise ExportTargetError(f"{path} exists and is not {kind} from a previous export; refusing to replace it (choose another path).")
+
+
+def export_model(model, path, format="tf_saved_model", input_size=(256, 256), batch_size=1, overwrite=False):
     """Export ``model`` to ``path`` in ``format`` for inputs of ``input_size`` = (H, W).
 
-    litert paths must end in ``.tflite``. Returns ``path``.
+    litert paths must end in ``.tflite``. An existing ``path`` is refused unless
+    ``overwrite=True``, and even then only a previous export of the same format is
+    replaced (a SavedModel folder by a SavedModel folder, a .tflite file by a .tflite
+    file). The export is written to a temporary path and renamed into place, so a
+    failure leaves ``path`` as it was. Returns ``path``.
     """
     _check_format(format)
     path = os.fspath(path)
@@ -51,6 +90,14 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
         raise ValueError(f"A LiteRT export path must end in '.tflite', got {path!r}.")
     if input_size is None or len(input_size) != 2:
         raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
+    check_target(path, format, overwrite)
+    with (atomic_dir(path) if format == "tf_saved_model" else atomic_path(path)) as tmp:
+        _write_export(model, tmp, format, input_size, batch_size)
+    return path
+
+
+def _write_export(model, path, format, input_size, batch_size):
+    """The export itself, to ``path`` (a fresh temporary file or folder)."""
     if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow(model, path, format, input_size, batch_size)
     signature = input_signature(model, input_size, batch_size)
@@ -158,7 +205,7 @@ def _main(argv=None):
     import keras_seg  # noqa: F401  (registers the model classes)
 
     model = keras.saving.load_model(args.model)
-    export_model(model, args.output, args.format, tuple(args.input_size), args.batch_size)
+    _write_export(model, args.output, args.format, tuple(args.input_size), args.batch_size)
 
 
 if __name__ == "__main__":

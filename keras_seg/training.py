@@ -16,11 +16,12 @@ import glob
 import json
 import os
 import re
+import zipfile
 
 import keras
 import numpy as np
 
-from keras_seg.data.io import atomic_path, write_text
+from keras_seg.data.io import atomic_path, remove_stale_temporaries, write_text
 from keras_seg.data.synthetic import check_mode
 
 LOGIT_ACTIVATIONS = (None, "identity", "linear")
@@ -354,6 +355,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 os.remove(old[1])
 
 
+class LoaderEpoch(keras.callbacks.Callback):
+    """``loader.set_epoch(epoch)`` at the start of each epoch of ``fit``.
+
+    A data loader's shuffling and augmentation depend on its epoch; setting it from
+    ``fit``'s epoch number (rather than counting epoch ends) makes a resumed run see
+    the batches an uninterrupted run sees.
+    """
+
+    def __init__(self, loader):
+        super().__init__()
+        self.loader = loader
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.loader.set_epoch(epoch)
+
+
 def list_checkpoints(directory):
     """``[(epoch, path), ...]`` of the checkpoints in ``directory``, oldest first."""
     found = []
@@ -412,12 +429,21 @@ def save_model(model, path, include_optimizer=False):
 
 
 def load_checkpoint(path, compile=True):
-    """``keras.saving.load_model`` with keras_seg's classes registered."""
+    """``keras.saving.load_model`` with keras_seg's classes registered.
+
+    A missing file raises ``FileNotFoundError``; a ``.keras`` file that is not a zip
+    archive (truncated, or another format) a ``ValueError`` saying so.
+    """
     import keras_seg  # noqa: F401  (registers the architectures)
     import keras_seg.losses  # noqa: F401
 
     with contextlib.suppress(ImportError):
         import keras_seg.metrics  # noqa: F401
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model file not found: {path}")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .keras file: not a zip archive (truncated, or another format).")
     return keras.saving.load_model(path, compile=compile)
 
 
@@ -441,8 +467,11 @@ def fit(
     (weights, optimizer state, compile settings) replaces ``model`` and training
     continues at the epoch after it; it is loaded under ``dtype_policy_name`` (give the
     policy the run was trained with) and, with ``freeze_encoder=True``, its encoder is
-    frozen again (a ``.keras`` file does not record that). Returns
-    ``(model, history dict)``, the history covering all epochs.
+    frozen again (a ``.keras`` file does not record that). A ``train_data`` with
+    ``set_epoch`` (``SegmentationDataLoader``) is put at each epoch's number, so a resumed
+    run sees the batches of an uninterrupted one; temporary files a killed run left in
+    ``checkpoint_dir`` are removed. Returns ``(model, history dict)``, the history
+    covering all epochs.
     """
     initial_epoch, history = 0, {}
     if resume:
@@ -457,8 +486,11 @@ def fit(
             if freeze_encoder:
                 model.freeze_encoder()
     callbacks = list(callbacks)
+    if hasattr(train_data, "set_epoch"):
+        callbacks.insert(0, LoaderEpoch(train_data))
     checkpoint = None
     if checkpoint_dir is not None:
+        remove_stale_temporaries(checkpoint_dir)  # what a killed run left
         checkpoint = EpochCheckpoint(checkpoint_dir, keep=keep, history=history)
         callbacks.append(checkpoint)
     if initial_epoch < epochs:
@@ -536,56 +568,50 @@ def confusion_counts(pred, true, mode, classes, ignore_index=None):
     """Per-class ``(tp, fp, fn, tn)`` summed over a batch: array ``(C, 4)`` of int64.
 
     binary: C = 1 (the foreground); multiclass: C = classes, ``ignore_index`` pixels
-    skipped; multilabel: C = channels.
+    skipped; multilabel: C = channels. Counted by ``keras_seg.metrics``.
     """
+    from keras_seg.metrics import functional as F
+
     pred, true = np.asarray(pred), np.asarray(true)
     if pred.shape != true.shape:
         raise ValueError(f"Prediction and target shapes differ: {pred.shape} vs {true.shape}.")
+    n = len(pred)
     if mode == "multiclass":
-        valid = np.ones(true.shape, bool) if ignore_index is None else true != ignore_index
-        p, t = pred[valid], true[valid]
-        n = p.size
-        tp = np.bincount(t[p == t], minlength=classes)[:classes]
-        pc = np.bincount(p, minlength=classes)[:classes]
-        tc = np.bincount(t[(t >= 0) & (t < classes)], minlength=classes)[:classes]
-        fp, fn = pc - tp, tc - tp
-        tn = n - tp - fp - fn
-        return np.stack([tp, fp, fn, tn], axis=1).astype(np.int64)
-    if mode == "binary":
-        pred, true = pred[..., None], true[..., None]
-    axes = tuple(range(pred.ndim - 1))
-    p, t = pred.astype(bool), true.astype(bool)
-    tp = (p & t).sum(axes)
-    fp = (p & ~t).sum(axes)
-    fn = (~p & t).sum(axes)
-    tn = (~p & ~t).sum(axes)
-    return np.stack([tp, fp, fn, tn], axis=1).astype(np.int64)
+        p, t = pred.reshape(n, -1), true.reshape(n, -1)
+        valid = None if ignore_index is None else t != ignore_index
+        stats = F.stats_from_labels(p, t, classes, valid)
+    else:
+        if mode == "binary":
+            pred, true = pred[..., None], true[..., None]
+        channels = pred.shape[-1]
+        stats = F.stats_from_binary(pred.reshape(n, -1, channels).astype(bool), true.reshape(n, -1, channels).astype(bool))
+    per_image = np.stack([keras.ops.convert_to_numpy(v).astype(np.int64) for v in stats], axis=-1)  # (N, C, 4)
+    return per_image.sum(axis=0)
+
+
+_SCORE_FUNCTIONS = {"iou": "iou_score", "f1": "f1_score", "accuracy": "accuracy", "precision": "precision", "recall": "recall"}
 
 
 def scores_from_counts(counts, class_names=None, mode=None):
-    """SMP's formulas per class (zero division -> 1.0) and their mean (SMP "macro").
+    """SMP's formulas (``keras_seg.metrics``) per class (zero division -> 1.0) and their mean (SMP "macro").
 
     ``mode="multiclass"`` adds the pixel accuracy (correct pixels / all pixels).
 
     Returns ``{"iou", "f1", "accuracy", "precision", "recall": mean over classes,
     "pixel_accuracy", "per_class": {name: {...}}}``.
     """
+    from keras_seg import metrics as ksm
+
     counts = np.asarray(counts, dtype=np.float64)
-    tp, fp, fn, tn = counts.T
-
-    def div(a, b):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(b > 0, a / np.where(b > 0, b, 1), 1.0)
-
+    stats = [counts[None, :, i] for i in range(4)]  # (1, C) each: the whole dataset as one image
     per = {
-        "iou": div(tp, tp + fp + fn),
-        "f1": div(2 * tp, 2 * tp + fp + fn),
-        "accuracy": div(tp + tn, tp + fp + fn + tn),
-        "precision": div(tp, tp + fp),
-        "recall": div(tp, tp + fn),
+        key: np.asarray(keras.ops.convert_to_numpy(getattr(ksm, fn)(*stats, reduction=None, zero_division=1.0)),
+                        np.float64)[0]
+        for key, fn in _SCORE_FUNCTIONS.items()
     }
     names = list(class_names) if class_names is not None else [f"class_{c}" for c in range(len(counts))]
     result = {k: float(v.mean()) for k, v in per.items()}
+    tp = counts[:, 0]
     total = counts[0].sum() if len(counts) else 0
     result["pixel_accuracy"] = float(tp.sum() / total) if mode == "multiclass" and total else result["accuracy"]
     result["per_class"] = {n: {k: float(v[i]) for k, v in per.items()} for i, n in enumerate(names)}

@@ -7,6 +7,8 @@ shared by the evaluate / predict / convert / export / resume tests.
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -53,6 +55,19 @@ def files_in(folder):
     return sorted(p for p in os.listdir(folder)) if os.path.isdir(folder) else []
 
 
+def temporaries_under(folder):
+    """Hidden temporary files or folders anywhere below ``folder``."""
+    return [os.path.join(root, name) for root, dirs, files in os.walk(folder) for name in dirs + files
+            if name.startswith(".") or ".tmp" in name]
+
+
+def dead_pid():
+    """The id of a process that has ended (its temporaries are stale)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 # -- train / resume -----------------------------------------------------------------------
 
 
@@ -62,7 +77,7 @@ def test_train_writes_model_checkpoints_and_run_file(trained, capsys):
     run = json.loads((trained / "run.json").read_text())
     assert run["model"]["arch"] == "unet" and run["image_size"] == [32, 32] and run["mode"] == "binary"
     assert {"config.json", "model.safetensors"} <= set(files_in(trained / "smp"))
-    assert not [f for f in os.listdir(trained) if f.startswith(".")]  # no temporary files left
+    assert temporaries_under(trained) == []  # no temporary file left, in checkpoints/ and smp/ too
     model = training.load_checkpoint(trained / "model.keras", compile=False)
     assert getattr(model, "optimizer", None) is None  # portable: loads on every backend
 
@@ -77,7 +92,17 @@ def test_train_resume_continues_from_last_checkpoint(trained, tmp_path, capsys):
     assert run_cli("train", "--output", out, "--epochs", 2, "--resume", *SYNTHETIC,
                    *TINY[:4], "--decoder-channels", "8,8", *TINY[6:]) == 2
     assert "differ" in capsys.readouterr().err
+    pid = dead_pid()
+    stale = [out / "checkpoints" / f".epoch-0002.keras.{pid}-k1ll3d_x.tmp.keras", out / f".model.keras.{pid}-abc.tmp.keras"]
+    for path in stale:
+        path.write_bytes(b"half a model")
+    (out / f".smp.{pid}-q9.tmp").mkdir()
+    live = out / "checkpoints" / f".epoch-0009.keras.{os.getpid()}-busy.tmp.keras"  # a writer still at work
+    live.write_bytes(b"")
     assert run_cli("train", "--output", out, "--epochs", 2, "--resume", *SYNTHETIC, *TINY) == 0
+    assert "removed 2 temporary file(s)" in capsys.readouterr().out  # out/: the .keras file and the folder
+    assert temporaries_under(out) == [str(live)]
+    live.unlink()
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     assert state["history"]["loss"][0] == json.loads((trained / "checkpoints" / "state.json").read_text())["history"]["loss"][0]
@@ -88,9 +113,10 @@ def test_train_on_folder_multiclass_then_evaluate(tmp_path, capsys):
     data = make_folder_dataset(tmp_path / "data")
     out = tmp_path / "run"
     code = run_cli("train", "--data", data, "--mode", "multiclass", "--classes", 3, "--output", out, "--epochs", 1,
-                   "--val-fraction", 0.34, "--metrics", "iou", *TINY[:6], "--batch-size", 2, "--verbose", 2)
+                   "--val-fraction", 0.34, "--metrics", "iou", *TINY[:6], "--batch-size", 2, "--verbose", 2, "--resume")
     assert code == 0
     text = capsys.readouterr().out
+    assert f"--resume: no checkpoint in {out / 'checkpoints'}; starting from epoch 1." in text
     assert "mean" in text and "pixel accuracy" in text  # the metrics table
     assert run_cli("evaluate", out, "--data", data, "--batch-size", 4) == 0
     assert "class_2" in capsys.readouterr().out
@@ -106,12 +132,17 @@ def test_train_on_folder_multiclass_then_evaluate(tmp_path, capsys):
     (["--arch", "fpn", "--encoder-depth", "3", "--image-size", "36"], "divisible by 8"),  # Unet takes any size
     (["--mode", "binary", "--classes", "3", *TINY], "--classes must be 1"),
     (["--mode", "multiclass", "--data", "synthetic", "--classes", "1", *TINY], "classes"),
+    (["--metrics", "iou,dice", *TINY], "unknown metric name(s) 'dice'; valid names: iou, f1"),
+    (["--workers", "0", *TINY], "--workers 0: must be a positive integer"),
+    (["--lr", "0", *TINY], "--lr 0.0: the learning rate must be positive"),
+    (["--keep-checkpoints", "-1", *TINY], "--keep-checkpoints -1"),
+    (["--val-fraction", "1.5", *TINY], "--val-fraction 1.5"),
 ])
 def test_train_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     assert run_cli("train", "--output", out, "--epochs", 1, *SYNTHETIC, *args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and message in err, err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1, err
     assert files_in(out) == []
 
 
@@ -137,6 +168,15 @@ def test_folder_dataset_errors(tmp_path, capsys):
 def test_other_commands_bad_input(trained, tmp_path, capsys):
     assert run_cli("evaluate", tmp_path / "missing.keras") == 2
     assert "not found" in capsys.readouterr().err
+    broken = tmp_path.parent / f"{tmp_path.name}-broken"
+    broken.mkdir()
+    data = (trained / "model.keras").read_bytes()
+    (broken / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (broken / "text.keras").write_text("not a model")
+    for name in ("truncated.keras", "text.keras"):
+        assert run_cli("evaluate", broken / name) == 2
+        err = capsys.readouterr().err
+        assert "not a zip archive" in err and "not found" not in err.lower() and err.count("\n") == 1, err
     assert run_cli("predict", trained, tmp_path / "no_images") == 2
     assert "not found" in capsys.readouterr().err
     assert run_cli("convert", tmp_path / "no_checkpoint", tmp_path / "m.keras") == 2
@@ -175,6 +215,14 @@ def test_predict_writes_masks_and_overlays_at_input_size(trained, tmp_path, caps
     assert mask.shape == (40, 36) and set(np.unique(mask)) <= {0, 1}
     assert np.asarray(Image.open(out / "overlays" / "pic0.png")).shape == (40, 3 * 36, 3)
 
+    (images / "bad.png").write_bytes(b"not a png")  # sorts first: the others are still predicted
+    shutil.rmtree(out)
+    capsys.readouterr()
+    assert run_cli("predict", trained, images, "--output", out) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "bad.png" in err[0] and err[1] == "error: 1 of 3 image(s) could not be predicted (listed above)."
+    assert files_in(out / "masks") == ["pic0.png", "pic1.png"]
+
 
 # -- convert / export / list-encoders ---------------------------------------------------------
 
@@ -191,12 +239,73 @@ def test_convert_smp_checkpoint_to_keras(trained, tmp_path, capsys):
     assert run_cli("convert", trained / "smp", tmp_path / "converted.h5") == 2
 
 
+def _broken_checkpoint(trained, folder, name, content):
+    shutil.copytree(trained / "smp", folder)
+    if name != "config.json":
+        os.remove(folder / "model.safetensors")
+    (folder / name).write_bytes(content)
+    return folder
+
+
+def test_convert_broken_checkpoints_is_one_clear_line(trained, tmp_path, capsys):
+    import torch
+
+    weights = (trained / "smp" / "model.safetensors").read_bytes()
+    pickled = tmp_path / "pickled.bin"
+    torch.save({"weights": torch.zeros(2), "callback": shutil.rmtree}, pickled)
+    cases = {
+        "truncated": ("model.safetensors", weights[: len(weights) // 2], "is not a readable safetensors file"),
+        "random": ("model.safetensors", os.urandom(4096), "is not a readable safetensors file"),
+        "pickle": ("pytorch_model.bin", pickled.read_bytes(), "refused it (Unsupported global: GLOBAL shutil.rmtree)"),
+        "not_json": ("config.json", b"{not json", "is not valid JSON"),
+        "json_list": ("config.json", b"[1, 2]", "holds a JSON list"),
+    }
+    for case, (name, content, message) in cases.items():
+        folder = _broken_checkpoint(trained, tmp_path / case, name, content)
+        assert run_cli("convert", folder, tmp_path / f"{case}.keras") == 2, case
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and str(folder / name) in err and err.count("\n") == 1, err
+        assert not os.path.exists(tmp_path / f"{case}.keras")
+
+
 def test_export_litert_and_check(trained, tmp_path, capsys):
     out = tmp_path / "model.tflite"
     assert run_cli("export", trained, out, "--format", "litert") == 0
     text = capsys.readouterr().out
     assert os.path.getsize(out) > 0 and "max |exported - keras|" in text
     assert files_in(tmp_path) == ["model.tflite"]
+    # an existing export is replaced only with --overwrite
+    first = out.read_bytes()
+    assert run_cli("export", trained, out, "--format", "litert", "--no-check") == 2
+    assert "already exists: pass --overwrite" in capsys.readouterr().err
+    out.write_bytes(first[:8] + b"older export")
+    assert run_cli("export", trained, out, "--format", "litert", "--no-check", "--overwrite") == 0
+    replaced = out.read_bytes()
+    assert replaced[4:8] == b"TFL3" and len(replaced) > 1000 and files_in(tmp_path) == ["model.tflite"]
+
+
+def test_export_never_replaces_other_files_or_folders(trained, tmp_path, capsys):
+    user_dir = tmp_path / "some_dir"
+    user_dir.mkdir()
+    (user_dir / "notes.txt").write_text("mine")
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"\x1c\x00\x00\x00TFL3 a previous export")
+    not_tflite = tmp_path / "photo.tflite"
+    not_tflite.write_text("a user's file")
+    cases = [
+        (user_dir, "tf_saved_model", [], "already exists: pass --overwrite"),
+        (user_dir, "tf_saved_model", ["--overwrite"], "is not a SavedModel folder from a previous export"),
+        (tflite, "tf_saved_model", ["--overwrite"], "is not a SavedModel folder"),  # never a file by a folder
+        (not_tflite, "litert", ["--overwrite"], "is not a .tflite file from a previous export"),
+        (user_dir, "onnx", ["--overwrite"], "is not an .onnx file"),
+    ]
+    for path, fmt, flags, message in cases:
+        assert run_cli("export", trained, path, "--format", fmt, *flags) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and err.count("\n") == 1, err
+    assert (user_dir / "notes.txt").read_text() == "mine" and files_in(user_dir) == ["notes.txt"]
+    assert tflite.read_bytes().endswith(b"a previous export") and not_tflite.read_text() == "a user's file"
+    assert files_in(tmp_path) == ["model.tflite", "photo.tflite", "some_dir"]
 
 
 def test_list_encoders(capsys):
@@ -209,6 +318,19 @@ def test_list_encoders(capsys):
 # -- demo ------------------------------------------------------------------------------------
 
 
+def test_demo_refuses_a_training_run_output(trained, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    before = {name: (out / "checkpoints" / name).read_bytes() for name in files_in(out / "checkpoints")}
+    run_json = (out / "run.json").read_bytes()
+    assert run_cli("demo", "--out", out, "--epochs", 1, "--train-samples", 16, "--val-samples", 8, "--image-size", 32,
+                   "--no-export", "--verbose", 0) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "not of an earlier demo" in err and "--output" in err, err
+    assert {name: (out / "checkpoints" / name).read_bytes() for name in files_in(out / "checkpoints")} == before
+    assert (out / "run.json").read_bytes() == run_json
+
+
 def test_demo_reduced(tmp_path, capsys):
     """The demo's whole path on a few samples (the real demo trains for minutes)."""
     out = tmp_path / "demo"
@@ -217,4 +339,9 @@ def test_demo_reduced(tmp_path, capsys):
     assert code == 0
     assert {"model.keras", "history.png", "predictions.png", "run.json"} <= set(files_in(out))
     assert "held-out IoU" in capsys.readouterr().out
+    assert files_in(out / "checkpoints") == ["epoch-0001.keras", "state.json"]
+    assert json.loads((out / "run.json").read_text())["command"] == "demo"
+    # a demo starts afresh in its own earlier output
+    assert run_cli("demo", "--out", out, "--epochs", 1, "--train-samples", 8, "--val-samples", 8, "--image-size", 32,
+                   "--batch-size", 8, "--no-export", "--target-iou", 0, "--verbose", 0) == 0
     assert files_in(out / "checkpoints") == ["epoch-0001.keras", "state.json"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_seg
-from keras_seg.export import compare_exported, export_model
+from keras_seg.export import ExportTargetError, compare_exported, export_model
 from tests.arch_configs import ARCH_CONFIGS, INPUT_SIZES
 from tests.parity import tmpdir
 
@@ -22,6 +22,30 @@ def test_unet_export_matches_keras(fmt, filename):
     model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 8), classes=2, aux_params={"classes": 3})
     path = export_model(model, f"{tmpdir()}/{filename}", fmt, input_size=(64, 64))
     assert compare_exported(model, path, fmt, _image(model)) < 1e-4
+    with pytest.raises(ExportTargetError, match="already exists: pass overwrite=True"):
+        export_model(model, path, fmt, input_size=(64, 64))
+    other = "onnx" if fmt == "tf_saved_model" else "tf_saved_model"  # a folder by a file, a file by a folder
+    with pytest.raises(ExportTargetError, match="is not an .onnx file" if other == "onnx" else "is not a SavedModel folder"):
+        export_model(model, path, other, input_size=(64, 64), overwrite=True)
+    assert compare_exported(model, path, fmt, _image(model)) < 1e-4  # untouched
+
+
+def test_export_overwrite_replaces_only_a_previous_export_of_the_same_format(tmp_path):
+    import os
+
+    model = keras_seg.Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(8, 8))
+    user = tmp_path / "my_folder"
+    user.mkdir()
+    (user / "data.txt").write_text("keep me")
+    for overwrite, message in ((False, "already exists"), (True, "is not a SavedModel folder")):
+        with pytest.raises(ExportTargetError, match=message):
+            export_model(model, user, "tf_saved_model", input_size=(32, 32), overwrite=overwrite)
+    assert os.listdir(user) == ["data.txt"]
+    previous = tmp_path / "model.tflite"
+    previous.write_bytes(b"\x1c\x00\x00\x00TFL3 from before")
+    export_model(model, previous, "litert", input_size=(32, 32), overwrite=True)
+    assert b"from before" not in previous.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["model.tflite", "my_folder"]  # no temporary left
 
 
 # channels_first models export through a channels_last twin between two transposes; that path is

@@ -113,7 +113,9 @@ class SegmentationDataLoader(keras.utils.PyDataset):
         workers, use_multiprocessing, max_queue_size: as ``keras.utils.PyDataset``.
 
     Augmentation for sample ``i`` in epoch ``e`` draws from ``default_rng([seed, e, i])``,
-    so batches do not depend on the number or kind of workers.
+    so batches do not depend on the number or kind of workers. ``set_epoch(e)`` puts the
+    loader at epoch ``e`` (``keras_seg.training.fit`` does so at the start of each epoch,
+    so a resumed run sees the batches of an uninterrupted one); ``on_epoch_end`` advances it.
     """
 
     def __init__(
@@ -164,9 +166,13 @@ class SegmentationDataLoader(keras.utils.PyDataset):
         n = len(self.dataset)
         return n // self.batch_size if self.drop_remainder else math.ceil(n / self.batch_size)
 
-    def on_epoch_end(self):
-        self.epoch += 1
+    def set_epoch(self, epoch):
+        """Shuffle and augment as in epoch ``epoch`` (0-based) from now on."""
+        self.epoch = int(epoch)
         self._order = self._make_order()
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
 
     def sample(self, index):
         """Sample ``index`` augmented, preprocessed and formatted: ``(image, mask)`` without batch axis."""
