@@ -87,7 +87,7 @@ def test_sum_of_losses_value_and_serialization():
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_outputs_float32(policy):
-    model = training.build_model("unet", dtype_policy_name=policy, classes=2, data_format=FAST_FORMAT, **TINY)
+    model = training.build_model("unet", dtype_policy_name=policy, classes=4, data_format=FAST_FORMAT, **TINY)
     assert keras.config.dtype_policy().name == "float32"  # restored after building
     assert model.get_layer("segmentation_head-0").compute_dtype == "float32"
     assert model.encoder.layers[2].compute_dtype == policy.split("_")[1]
