@@ -122,6 +122,7 @@ class EncoderFamily:
     input_size: (height, width) of parity inputs; ``small_input`` for torch-only and heavy cases.
     registry_check: ``registry_check(ours_spec, smp_entry)`` asserts the family's own params.
     layout_names: names whose state_dict layout is compared (default: all).
+    min_depth: depths below it are refused by SMP's encoder; test_depths checks SMP's error there.
     """
 
     names: list
@@ -134,6 +135,7 @@ class EncoderFamily:
     registry_check: Optional[Callable] = None
     layout_names: Optional[list] = None
     tol: float = 1e-4
+    min_depth: int = 1
 
     @property
     def member(self):
@@ -183,6 +185,12 @@ class EncoderFamily:
 
         @pytest.mark.parametrize("depth", range(1, ENCODERS[family.member].max_depth + 1))
         def test_depths(depth):
+            if depth < family.min_depth:
+                error = smp_error(lambda: smp.encoders.get_encoder(family.member, depth=depth))
+                with pytest.raises(ValueError) as ours:
+                    backbones.get_encoder(family.member, depth=depth)
+                assert error is not None and str(ours.value) == str(error)
+                return
             reference = smp_encoder(family.member, depth=depth)
             encoder = port_smp_encoder(reference, family.member, "channels_last", depth=depth)
             assert encoder.depth == depth and len(encoder.out_channels) == depth + 1
