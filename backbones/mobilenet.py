@@ -8,8 +8,10 @@ Layer names are torchvision's module paths: ``features.{i}`` is the stem
 import keras
 
 from backbones import registry
-from backbones.layers import activation, batch_norm, channels, conv2d, layer_name, torch_conv_init
+from backbones.layers import activation, batch_norm, channels, depthwise_conv2d, layer_name, torch_conv_init
 from backbones.resnet import IMAGENET_PREPROCESSING
+from backbones.resnet import _conv_bn as conv_bn  # bias-free conv (kaiming fan_out) + BatchNorm, as torchvision
+from backbones.resnet import _hub as smp_hub
 
 # torchvision's (expand ratio t, channels c, blocks n, first stride s).
 INVERTED_RESIDUAL_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -19,40 +21,31 @@ LAST_CHANNELS = 1280
 FEATURE_INDEXES = (1, 3, 6, 13, 18)
 
 
-def _conv_bn(x, filters, kernel_size, conv_name, bn_name, data_format, stride=1, dilation=1, groups=1):
-    """A bias-free torch conv with padding (k - 1) // 2 * dilation, then BatchNorm (torch defaults)."""
-    x = conv2d(
-        x,
-        filters,
-        kernel_size,
-        conv_name,
-        data_format=data_format,
-        stride=stride,
-        padding=(kernel_size - 1) // 2 * dilation,
-        dilation=dilation if kernel_size > 1 else 1,  # a dilated 1x1 conv is the same conv
-        groups=groups,
-        use_bias=False,
-        # kaiming_normal_(fan_out): torch's fan_out of a (C, 1, k, k) depthwise weight is Keras's fan_in.
-        kernel_initializer=torch_conv_init("fan_in" if groups > 1 else "fan_out"),
-    )
-    return batch_norm(x, bn_name, data_format=data_format)
-
-
-def _conv_norm_act(x, filters, kernel_size, prefix, data_format, stride=1, dilation=1, groups=1):
+def _conv_norm_act(x, filters, kernel_size, prefix, data_format, stride=1):
     """torchvision ``Conv2dNormActivation`` with ReLU6: ``prefix.0`` conv, ``prefix.1`` BatchNorm."""
-    x = _conv_bn(x, filters, kernel_size, layer_name(prefix, 0), layer_name(prefix, 1), data_format, stride, dilation, groups)
+    x = conv_bn(x, filters, kernel_size, layer_name(prefix, 0), layer_name(prefix, 1), data_format, stride)
     return activation(x, "relu6")
+
+
+def _depthwise_norm_act(x, prefix, data_format, stride, dilation):
+    """The 3x3 depthwise ``Conv2dNormActivation`` of an InvertedResidual (padding = dilation)."""
+    x = depthwise_conv2d(
+        x, 3, layer_name(prefix, 0), data_format=data_format, stride=stride, padding=dilation, dilation=dilation,
+        # kaiming_normal_(fan_out): torch's fan_out of a (C, 1, k, k) depthwise weight is Keras's fan_in.
+        depthwise_initializer=torch_conv_init("fan_in"),
+    )
+    return activation(batch_norm(x, layer_name(prefix, 1), data_format=data_format), "relu6")
 
 
 def _inverted_residual(x, prefix, out_channels, stride, dilation, expand_ratio, residual, data_format):
     """torchvision ``InvertedResidual``: [1x1 expand] -> 3x3 depthwise -> 1x1 linear projection."""
-    hidden = int(round(channels(x, data_format) * expand_ratio))
     out, j = x, 0
     if expand_ratio != 1:
+        hidden = int(round(channels(x, data_format) * expand_ratio))
         out = _conv_norm_act(out, hidden, 1, layer_name(prefix, "conv", 0), data_format)
         j = 1
-    out = _conv_norm_act(out, hidden, 3, layer_name(prefix, "conv", j), data_format, stride, dilation, groups=hidden)
-    out = _conv_bn(out, out_channels, 1, layer_name(prefix, "conv", j + 1), layer_name(prefix, "conv", j + 2), data_format)
+    out = _depthwise_norm_act(out, layer_name(prefix, "conv", j), data_format, stride, dilation)
+    out = conv_bn(out, out_channels, 1, layer_name(prefix, "conv", j + 1), layer_name(prefix, "conv", j + 2), data_format)
     return keras.layers.Add()([x, out]) if residual else out
 
 
@@ -95,9 +88,7 @@ registry.register_encoder(
     "mobilenet_v2",
     build_mobilenet_v2,
     out_channels=[3, 16, 24, 32, 96, 1280],
-    pretrained_weights={
-        "imagenet": {"repo_id": "smp-hub/mobilenet_v2.imagenet", "revision": "e67aa804e17f7b404b629127eabbd224c4e0690b"},
-    },
+    pretrained_weights=smp_hub("mobilenet_v2", {"imagenet": "e67aa804e17f7b404b629127eabbd224c4e0690b"}),
     # SMP <= 0.4's table (torchvision's ImageNet weights); SMP 0.6 keeps it in the hub repo's config.json.
     preprocessing={"imagenet": IMAGENET_PREPROCESSING},
     first_conv="features.0.0",

@@ -18,6 +18,7 @@ from backbones.layers import (
     separable_conv2d,
     torch_default_init,
 )
+from backbones.resnet import _hub as smp_hub  # {weights: smp-hub/<name>.<weights> at a revision}
 
 DILATION_ERROR = "Xception encoder does not support dilated mode due to pooling operation for downsampling!"
 
@@ -113,9 +114,7 @@ registry.register_encoder(
     "xception",
     build_xception,
     out_channels=[3, 64, 128, 256, 728, 2048],
-    pretrained_weights={
-        "imagenet": {"repo_id": "smp-hub/xception.imagenet", "revision": "01cfaf27c11353b1f0c578e7e26d2c000ea91049"},
-    },
+    pretrained_weights=smp_hub("xception", {"imagenet": "01cfaf27c11353b1f0c578e7e26d2c000ea91049"}),
     # pretrainedmodels' pretrained_settings["xception"]["imagenet"] (SMP <= 0.4 used that table; the
     # vendored _xception.py's docstring: Normalize(mean=[0.5] * 3, std=[0.5] * 3)).
     preprocessing={"imagenet": PREPROCESSING},
