@@ -5,10 +5,12 @@ heads, the input check, encoder freezing, configs and SMP checkpoint I/O live he
 """
 
 import inspect
+import numbers
 
 import keras
 
 from backbones.encoder import find_dormant_layers, get_encoder
+from backbones.registry import get_spec
 from backbones.layers import spatial_axes, standardize_data_format
 from keras_seg.heads import classification_head, segmentation_head, validate_aux_params
 
@@ -78,16 +80,42 @@ class SegmentationModel(keras.Model):
         return cls(**config)
 
     # -- input check ---------------------------------------------------------------------
-    def check_input_shape(self, x):
-        """Raise InputShapeError when H or W is not a multiple of the encoder's output stride."""
-        if not self.requires_divisible_input_shape:
-            return
-        shape = getattr(x, "shape", None)
-        if shape is None or len(shape) != 4:
-            return
+    def input_size(self, x):
+        """``(H, W)`` of an input batch (None where not statically known).
+
+        A ValueError saying what is expected when ``x`` is not a non-empty batch
+        ``(N, H, W, C)`` (``(N, C, H, W)`` channels_first) with ``C = in_channels``.
+        """
+        shape = _static_shape(x)
+        if shape is None:
+            return None  # unknown rank inside a traced graph
+        c_axis = 1 if self.data_format == "channels_first" else 3
+        c = self.encoder.in_channels
+        expected = f"(N, {c}, H, W)" if c_axis == 1 else f"(N, H, W, {c})"
+        problem = None
+        if len(shape) != 4:
+            problem = f"a rank-{len(shape)} input" + (" (add the batch axis for one image: x[None])" if len(shape) == 3 else "")
+        elif shape[0] == 0:
+            problem = "an empty batch (N = 0)"
+        elif shape[c_axis] is not None and shape[c_axis] != c:
+            problem = f"{shape[c_axis]} channels"
+        if problem:
+            raise ValueError(
+                f"{type(self).__name__} expects a batch of images of shape {expected} ({self.data_format}, "
+                f"in_channels={c}), got {problem} of shape {shape}."
+            )
         h, w = (shape[a] for a in spatial_axes(self.data_format))
         if not isinstance(h, int) or not isinstance(w, int):
-            return  # dynamic sizes inside a traced graph: checked where they are known
+            return None  # dynamic sizes inside a traced graph: checked where they are known
+        return h, w
+
+    def check_input_shape(self, x):
+        """``input_size``'s checks, then InputShapeError when H or W is not a multiple of the
+        encoder's output stride."""
+        size = self.input_size(x)
+        if size is None or not self.requires_divisible_input_shape:
+            return
+        h, w = size
         stride = self.encoder.output_stride
         if h % stride or w % stride:
             new_h = (h // stride + 1) * stride if h % stride else h
@@ -97,9 +125,20 @@ class SegmentationModel(keras.Model):
                 f"{stride}. Consider pad your images to shape ({new_h}, {new_w})."
             )
 
+    def __call__(self, *args, **kwargs):
+        # before Keras's own input checks, whose messages do not say what is expected
+        inputs = args[0] if args else kwargs.get("inputs")
+        if inputs is not None:
+            self.check_input_shape(inputs)
+        return super().__call__(*args, **kwargs)
+
     def call(self, inputs, training=None, mask=None):
-        self.check_input_shape(inputs)
+        self.check_input_shape(inputs)  # also where Keras calls `call` directly (JAX training)
         return super().call(inputs, training=training, mask=mask)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_input_shape(x)  # an empty array fails inside Keras's predict loop otherwise
+        return super().predict(x, *args, **kwargs)
 
     # -- encoder freezing ----------------------------------------------------------------
     def freeze_encoder(self):
@@ -144,6 +183,14 @@ class SegmentationModel(keras.Model):
         return load_state_dict(self, state, strict=strict)
 
 
+def _static_shape(x):
+    """``x.shape`` as a tuple of ints / None, or None when ``x`` has no shape or an unknown rank."""
+    shape = getattr(x, "shape", None)
+    if shape is None or getattr(shape, "rank", 0) is None:  # TF TensorShape of unknown rank
+        return None
+    return tuple(None if d is None else int(d) for d in shape)
+
+
 def build_encoder(encoder_name, in_channels, depth, weights, output_stride=32, data_format=None):
     """The encoder for a model; validates arguments with messages naming them."""
     data_format = standardize_data_format(data_format)
@@ -170,13 +217,63 @@ def constructor_config(cls, values):
     return {n: list(values[n]) if isinstance(values[n], tuple) else values[n] for n in names}
 
 
+def check_positive_int(value, name):
+    """``value`` if it is an integer >= 1 (not a bool or a string); a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer (>= 1), got {value!r}.")
+    return value
+
+
+def check_encoder_depth(encoder_name, encoder_depth, minimum=1, decoder=None):
+    """``encoder_depth`` if it is an integer in ``[minimum, the encoder's max depth]``.
+
+    Below ``minimum`` the error starts with SMP's message for ``decoder`` (e.g. "PAN").
+    """
+    maximum = get_spec(encoder_name).max_depth
+    valid = f"encoder_depth should be in range [{minimum}, {maximum}]"
+    if isinstance(encoder_depth, bool) or not isinstance(encoder_depth, numbers.Integral):
+        raise ValueError(f"{valid} as an integer, got {encoder_depth!r}.")
+    if encoder_depth < minimum and decoder is not None:
+        raise ValueError(
+            f"Encoder depth for {decoder} decoder cannot be less than {minimum}, got {encoder_depth}: "
+            f"encoder_depth must be at least {minimum}, one of {tuple(range(minimum, maximum + 1))}."
+        )
+    if not minimum <= encoder_depth <= maximum:
+        raise ValueError(f"{valid} for encoder {encoder_name!r}, got {encoder_depth!r}.")
+    return encoder_depth
+
+
+def check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params=None, min_depth=1,
+                          decoder=None, **channels):
+    """The checks every architecture runs first, before building anything.
+
+    ``encoder_depth`` (see ``check_encoder_depth``), ``in_channels``, ``classes``,
+    ``aux_params["classes"]`` and each of ``channels`` (name -> value) must be positive
+    integers; each error names the argument, the value and the valid range.
+    """
+    check_encoder_depth(encoder_name, encoder_depth, min_depth, decoder)
+    check_positive_int(in_channels, "in_channels")
+    check_positive_int(classes, "classes")
+    if isinstance(aux_params, dict) and "classes" in aux_params:
+        check_positive_int(aux_params["classes"], "aux_params['classes']")
+    for name, value in channels.items():
+        check_positive_int(value, name)
+
+
 def check_decoder_channels(decoder_channels, encoder_depth):
     """One decoder block per encoder stage, as SMP's U-Net family requires; returns a list."""
+    if isinstance(decoder_channels, (str, bytes)) or not hasattr(decoder_channels, "__len__"):
+        raise ValueError(
+            f"`decoder_channels` must be a list of {encoder_depth} positive integers (one per decoder block), "
+            f"got {decoder_channels!r}."
+        )
     decoder_channels = list(decoder_channels)
     if len(decoder_channels) != encoder_depth:
         raise ValueError(
             f"Model depth is {encoder_depth}, but you provide `decoder_channels` for {len(decoder_channels)} blocks."
         )
+    for i, value in enumerate(decoder_channels):
+        check_positive_int(value, f"decoder_channels[{i}]")
     return decoder_channels
 
 

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_model_arguments, constructor_config, split_model_kwargs
 from keras_seg.decoders.deeplabv3.decoder import OUTPUT_STRIDES, deeplabv3_decoder, deeplabv3plus_decoder
 
 
@@ -58,6 +58,7 @@ class DeepLabV3(SegmentationModel):
         **kwargs,
     ):
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params, decoder_channels=decoder_channels)
         _check_output_stride("DeepLabV3", encoder_output_stride)
         decoder_atrous_rates = _check_atrous_rates(decoder_atrous_rates)
         encoder = build_encoder(
@@ -130,11 +131,10 @@ class DeepLabV3Plus(SegmentationModel):
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         _check_output_stride("DeepLabV3Plus", encoder_output_stride)
         decoder_atrous_rates = _check_atrous_rates(decoder_atrous_rates)
-        if isinstance(encoder_depth, int) and encoder_depth < 3:
-            raise ValueError(
-                f"Encoder depth for DeepLabV3Plus decoder cannot be less than 3, got {encoder_depth}: "
-                "encoder_depth must be one of (3, 4, 5)."
-            )
+        check_model_arguments(
+            encoder_name, encoder_depth, in_channels, classes, aux_params, min_depth=3, decoder="DeepLabV3Plus",
+            decoder_channels=decoder_channels,
+        )
         encoder = build_encoder(
             encoder_name, in_channels, encoder_depth, encoder_weights, output_stride=encoder_output_stride, data_format=data_format
         )

@@ -5,7 +5,7 @@ import functools
 import keras
 
 from backbones.registry import transformer_style
-from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_model_arguments, constructor_config, split_model_kwargs
 from keras_seg.decoders.fpn.decoder import fpn_decoder, validate_fpn_arguments
 
 
@@ -45,6 +45,10 @@ class FPN(SegmentationModel):
         if transformer_style(encoder_name) and encoder_depth != 5:
             raise ValueError(f"Encoder {encoder_name} support only encoder_depth=5")
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(
+            encoder_name, encoder_depth, in_channels, classes, aux_params, min_depth=3, decoder="FPN",
+            decoder_pyramid_channels=decoder_pyramid_channels, decoder_segmentation_channels=decoder_segmentation_channels,
+        )
         validate_fpn_arguments(encoder_depth, decoder_segmentation_channels, decoder_merge_policy, decoder_dropout, decoder_interpolation)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(

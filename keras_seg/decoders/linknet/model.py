@@ -5,7 +5,7 @@ import functools
 import keras
 
 from backbones.registry import transformer_style
-from keras_seg.base import SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.linknet.decoder import linknet_decoder
 
 
@@ -39,6 +39,7 @@ class Linknet(SegmentationModel):
             raise ValueError(f"Encoder `{encoder_name}` is not supported for Linknet")
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(
             linknet_decoder,

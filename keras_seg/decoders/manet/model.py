@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.manet.decoder import manet_decoder
 
 
@@ -40,9 +40,8 @@ class MAnet(SegmentationModel):
     ):
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params, decoder_pab_channels=decoder_pab_channels)
         decoder_channels = check_decoder_channels(decoder_channels, encoder_depth)
-        if not isinstance(decoder_pab_channels, int) or decoder_pab_channels < 1:
-            raise ValueError(f"decoder_pab_channels must be a positive integer, got {decoder_pab_channels!r}.")
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(
             manet_decoder,

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import InputShapeError, SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import InputShapeError, SegmentationModel, build_encoder, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.pan.decoder import FPA_POOLS, pan_decoder
 from backbones.layers import spatial_axes
 
@@ -46,10 +46,10 @@ class PAN(SegmentationModel):
             raise ValueError(f"PAN support output stride 16 or 32, got {encoder_output_stride}")
         decoder_interpolation = pop_deprecated(kwargs, "upscale_mode", "decoder_interpolation", decoder_interpolation)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
-        if not isinstance(encoder_depth, int) or encoder_depth < 3:
-            raise ValueError(f"Encoder depth for PAN decoder cannot be less than 3, got {encoder_depth}.")
-        if not isinstance(decoder_channels, int) or decoder_channels < 1:
-            raise ValueError(f"decoder_channels must be a positive integer for PAN, got {decoder_channels!r}.")
+        check_model_arguments(
+            encoder_name, encoder_depth, in_channels, classes, aux_params, min_depth=3, decoder="PAN",
+            decoder_channels=decoder_channels,
+        )
         encoder = build_encoder(
             encoder_name, in_channels, encoder_depth, encoder_weights, output_stride=encoder_output_stride, data_format=data_format
         )
@@ -68,12 +68,10 @@ class PAN(SegmentationModel):
 
     def check_input_shape(self, x):
         super().check_input_shape(x)
-        shape = getattr(x, "shape", None)
-        if shape is None or len(shape) != 4:
+        size = self.input_size(x)
+        if size is None:
             return
-        h, w = (shape[a] for a in spatial_axes(self.data_format))
-        if not isinstance(h, int) or not isinstance(w, int):
-            return
+        h, w = size
         minimum = self.encoder.output_stride * 2**FPA_POOLS
         if h < minimum or w < minimum:
             raise InputShapeError(

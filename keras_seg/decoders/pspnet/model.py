@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.pspnet.decoder import psp_decoder
 
 
@@ -40,6 +40,7 @@ class PSPNet(SegmentationModel):
     ):
         decoder_use_norm = pop_deprecated(kwargs, "psp_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params, psp_out_channels=psp_out_channels)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(
             psp_decoder,

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, constructor_config, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_model_arguments, constructor_config, split_model_kwargs
 from keras_seg.decoders.segformer.decoder import segformer_decoder
 
 
@@ -35,10 +35,10 @@ class Segformer(SegmentationModel):
         **kwargs,
     ):
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
-        if isinstance(encoder_depth, int) and encoder_depth < 3:
-            raise ValueError(
-                f"Encoder depth for Segformer decoder cannot be less than 3, got {encoder_depth}: encoder_depth must be at least 3."
-            )
+        check_model_arguments(
+            encoder_name, encoder_depth, in_channels, classes, aux_params, min_depth=3, decoder="Segformer",
+            decoder_segmentation_channels=decoder_segmentation_channels,
+        )
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(
             segformer_decoder,

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.unet.decoder import unet_decoder
 
 
@@ -39,6 +39,7 @@ class Unet(SegmentationModel):
     ):
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params)
         decoder_channels = check_decoder_channels(decoder_channels, encoder_depth)
         encoder = build_encoder(encoder_name, in_channels, encoder_depth, encoder_weights, data_format=data_format)
         decoder = functools.partial(

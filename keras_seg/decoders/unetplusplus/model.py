@@ -5,7 +5,7 @@ import functools
 import keras
 
 from backbones.registry import transformer_style
-from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, constructor_config, pop_deprecated, split_model_kwargs
+from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.unetplusplus.decoder import unetplusplus_decoder
 
 
@@ -42,6 +42,7 @@ class UnetPlusPlus(SegmentationModel):
             raise ValueError(f"UnetPlusPlus is not support encoder_name={encoder_name}")
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
+        check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params)
         decoder_channels = check_decoder_channels(decoder_channels, encoder_depth)
         if encoder_depth == 1:
             # SMP builds this model but its forward fails (KeyError 'x_0_-1'): the nested
