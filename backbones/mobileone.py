@@ -18,13 +18,8 @@ import numpy as np
 
 from backbones import registry
 from backbones.layers import batch_norm, channels, conv2d, layer_name, relu, squeeze_excite, torch_default_init
-
-IMAGENET_PREPROCESSING = {
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "input_range": [0, 1],
-    "input_space": "RGB",
-}
+from backbones.resnet import IMAGENET_PREPROCESSING
+from backbones.resnet import _hub as smp_hub  # {weights: smp-hub/<name>.<weights> at a revision}
 
 BN_EPS = 1e-5  # torch's BatchNorm2d default, which every MobileOne branch uses
 SE_RATIO = 0.0625  # SMP's SEBlock rd_ratio; the reduced width is int(channels * rd_ratio)
@@ -242,32 +237,14 @@ def reparameterize_model(model):
 
 # -- registry -----------------------------------------------------------------------------------------
 
-MOBILEONE_ENCODERS = {
-    "mobileone_s0": (
-        [3, 48, 48, 128, 256, 1024],
-        {"width_multipliers": (0.75, 1.0, 1.0, 2.0), "num_conv_branches": 4, "inference_mode": False},
-        "f52815cf0ad29278a9860c9cd5fabf19f904bedf",
-    ),
-    "mobileone_s1": (
-        [3, 64, 96, 192, 512, 1280],
-        {"width_multipliers": (1.5, 1.5, 2.0, 2.5), "inference_mode": False},
-        "5707a98852b762cd8e0c43b5c8c729cd28496677",
-    ),
-    "mobileone_s2": (
-        [3, 64, 96, 256, 640, 2048],
-        {"width_multipliers": (1.5, 2.0, 2.5, 4.0), "inference_mode": False},
-        "ddc3db8fa40d271902c7a8c95cee6691f617d551",
-    ),
-    "mobileone_s3": (
-        [3, 64, 128, 320, 768, 2048],
-        {"width_multipliers": (2.0, 2.5, 3.0, 4.0), "inference_mode": False},
-        "da89b84a91b7400c366c358bfbf8dd0b2fa4dde2",
-    ),
-    "mobileone_s4": (
-        [3, 64, 192, 448, 896, 2048],
-        {"width_multipliers": (3.0, 3.5, 3.5, 4.0), "use_se": True, "inference_mode": False},
-        "16197c55d599076b6aae67a83d3b3f70c31b097c",
-    ),
+_MOBILEONE = dict(inference_mode=False)  # SMP's default: the train-time branches
+
+MOBILEONE_ENCODERS = {  # name: (out_channels, params, smp-hub revision of the imagenet weights)
+    "mobileone_s0": ([3, 48, 48, 128, 256, 1024], dict(width_multipliers=(0.75, 1.0, 1.0, 2.0), num_conv_branches=4), "f52815cf0ad29278a9860c9cd5fabf19f904bedf"),
+    "mobileone_s1": ([3, 64, 96, 192, 512, 1280], dict(width_multipliers=(1.5, 1.5, 2.0, 2.5)), "5707a98852b762cd8e0c43b5c8c729cd28496677"),
+    "mobileone_s2": ([3, 64, 96, 256, 640, 2048], dict(width_multipliers=(1.5, 2.0, 2.5, 4.0)), "ddc3db8fa40d271902c7a8c95cee6691f617d551"),
+    "mobileone_s3": ([3, 64, 128, 320, 768, 2048], dict(width_multipliers=(2.0, 2.5, 3.0, 4.0)), "da89b84a91b7400c366c358bfbf8dd0b2fa4dde2"),
+    "mobileone_s4": ([3, 64, 192, 448, 896, 2048], dict(width_multipliers=(3.0, 3.5, 3.5, 4.0), use_se=True), "16197c55d599076b6aae67a83d3b3f70c31b097c"),
 }
 
 for _name, (_channels, _params, _revision) in MOBILEONE_ENCODERS.items():
@@ -275,9 +252,9 @@ for _name, (_channels, _params, _revision) in MOBILEONE_ENCODERS.items():
         _name,
         build_mobileone,
         out_channels=_channels,
-        params=_params,
-        pretrained_weights={"imagenet": {"repo_id": f"smp-hub/{_name}.imagenet", "revision": _revision}},
-        preprocessing={"imagenet": IMAGENET_PREPROCESSING},
+        params={**_params, **_MOBILEONE},
+        pretrained_weights=smp_hub(_name, {"imagenet": _revision}),
+        preprocessing={"imagenet": IMAGENET_PREPROCESSING},  # SMP <= 0.5's table; timm's apple_in1k cfgs agree
         first_conv=FIRST_CONVS[0],
         classifier_keys=("linear.",),
         load_weights=load_mobileone_weights,
