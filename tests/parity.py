@@ -40,6 +40,18 @@ def smp_model(cls_name, seed=0, **kwargs):
     return randomize_batchnorm(model, seed)
 
 
+def trained(module, steps=3, size=64, seed=0):
+    """``module`` after ``steps`` training-mode forward passes (no weight update): BatchNorm
+    running statistics and ``num_batches_tracked`` counters as a trained checkpoint has them."""
+    gen = torch.Generator().manual_seed(seed)
+    in_channels = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+    module.train()
+    with torch.no_grad():
+        for _ in range(steps):
+            module(torch.rand(2, in_channels, size, size, generator=gen))
+    return module.eval()
+
+
 def to_keras(smp_module, data_format, **overrides):
     """Port an SMP model through SMP's save_pretrained and keras_seg.from_pretrained."""
     with tempfile.TemporaryDirectory() as d:

@@ -34,6 +34,7 @@ def _linear_to_torch(k):  # (I, O) -> (O, I)
 
 
 _same = (lambda a: a, lambda a: a)
+_counter = (lambda a: np.asarray(a, np.int64), lambda a: np.asarray(a))  # torch keeps int64, Keras int32
 _conv = (_conv_to_torch, _conv_from_torch)
 
 # Layer class -> [(Keras attribute, torch suffix, (to_torch, from_torch))]. Order matters:
@@ -52,6 +53,8 @@ _RULES = [
             ("beta", "bias", _same),
             ("moving_mean", "running_mean", _same),
             ("moving_variance", "running_var", _same),
+            # backbones.layers.BatchNorm counts training batches as torch does.
+            ("num_batches_tracked", "num_batches_tracked", _counter),
         ],
     ),
     (keras.layers.LayerNormalization, [("gamma", "weight", _same), ("beta", "bias", _same)]),
@@ -112,16 +115,21 @@ def _is_batchnorm_counter(key, params_by_key):
     return key.endswith(".num_batches_tracked") and (key[: -len("num_batches_tracked")] + "running_mean") in params_by_key
 
 
+def _is_counter(key):
+    return key.endswith(".num_batches_tracked")
+
+
 def state_dict(model, prefix=""):
     """The torch-layout state_dict (``{key: numpy array}``) of a keras-seg model or encoder.
 
-    BatchNorm layers also get ``num_batches_tracked`` (0, int64), which Keras does not track.
+    BatchNorm counters (``num_batches_tracked``, int64) come from ``backbones.layers.BatchNorm``;
+    a plain Keras BatchNormalization, which does not count, reports 0.
     """
     out = {}
     for p in collect_params(model, prefix):
-        out[p.key] = np.ascontiguousarray(p.to_torch(keras.ops.convert_to_numpy(p.variable)))
-        if p.key.endswith(".running_mean"):
-            out[p.key[: -len("running_mean")] + "num_batches_tracked"] = np.array(0, dtype=np.int64)
+        out[p.key] = np.array(p.to_torch(keras.ops.convert_to_numpy(p.variable)), order="C")  # keeps 0-d counters 0-d
+    for key in [k for k in out if k.endswith(".running_mean")]:
+        out.setdefault(key[: -len("running_mean")] + "num_batches_tracked", np.array(0, dtype=np.int64))
     return out
 
 
@@ -154,7 +162,8 @@ def load_state_dict(model, state, strict=True, prefix=""):
     """
     params = collect_params(model, prefix)
     by_key = {p.key: p for p in params}
-    missing = [k for k in by_key if k not in state]
+    # A checkpoint without BatchNorm counters (torch's own older format) leaves them as they are.
+    missing = [k for k in by_key if k not in state and not _is_counter(k)]
     unexpected, mismatched, ready = [], [], []
     for key, value in state.items():
         if key not in by_key:
