@@ -83,37 +83,53 @@ def dilation_rates(n_blocks, out_indexes, output_stride):
     return [stage(i) // output_stride if stage(i) > output_stride else 1 for i in range(n_blocks)]
 
 
+# One block as built: its config and its depthwise conv's stride, padding, dilation; its drop-connect rate.
+BlockPlan = collections.namedtuple("BlockPlan", "block stride padding dilation drop_rate")
+
+
+def block_plan(width, depth_multiplier, image_size, out_indexes, output_stride=32):
+    """Every MBConv block as SMP builds and dilates it.
+
+    Its depthwise conv pads TF-"SAME" for the nominal ``image_size`` reaching the block (it
+    advances by each block's own stride; dilation, applied after construction, leaves it
+    alone). A dilated block's convs run stride 1, dilation ``rate`` and torch padding
+    ``(k // 2) * rate`` instead (replace_strides_with_dilation drops the static padding).
+    Drop-connect: SMP's ``drop_connect_rate * i / len(blocks)``, used on skip blocks only.
+    """
+    blocks = mbconv_blocks(width, depth_multiplier)
+    rates = dilation_rates(len(blocks), out_indexes, output_stride)
+    size, plan = math.ceil(image_size / 2), []  # after the stride-2 stem
+    for i, (block, rate) in enumerate(zip(blocks, rates)):
+        if rate > 1:
+            stride, padding = 1, (block.kernel // 2) * rate
+        else:
+            stride, padding = block.stride, static_same_padding(size, block.kernel, block.stride)
+        plan.append(BlockPlan(block, stride, padding, rate, DROP_CONNECT_RATE * i / len(blocks) if block.skip else 0.0))
+        size = math.ceil(size / block.stride)
+    return plan
+
+
 def _bn(x, name, data_format, act=True):
     x = batch_norm(x, name, data_format=data_format, eps=BN_EPS, momentum=BN_MOMENTUM)
     return activation(x, "swish") if act else x
 
 
 def _pointwise(x, filters, name, data_format):
-    """A bias-free 1x1 conv (its static "SAME" padding is always zero)."""
+    """A bias-free 1x1 conv (its static "SAME" padding is always zero; dilating it changes nothing)."""
     return conv2d(x, filters, 1, name, data_format=data_format, use_bias=False, kernel_initializer=torch_default_init())
 
 
-def _depthwise(x, block, name, image_size, rate, data_format):
-    """The k x k depthwise conv: static "SAME" padding for ``image_size``; dilated by SMP's
-    replace_strides_with_dilation, it runs stride 1, dilation ``rate`` and torch padding
-    ``(k // 2) * rate`` instead (the static padding becomes the identity)."""
-    if rate > 1:
-        stride, padding = 1, (block.kernel // 2) * rate
-    else:
-        stride, padding = block.stride, static_same_padding(image_size, block.kernel, block.stride)
-    return depthwise_conv2d(
-        x, block.kernel, name, data_format=data_format, stride=stride, padding=padding, dilation=rate,
-        depthwise_initializer=torch_default_init(depthwise=True),
-    )
-
-
-def mbconv(x, prefix, block, image_size, rate, drop_rate, data_format):
+def mbconv(x, prefix, plan, data_format):
     """MBConvBlock: [1x1 expand] -> depthwise -> squeeze-excite -> 1x1 project [-> drop-connect + skip]."""
-    inputs = x
+    inputs, block = x, plan.block
     hidden = block.in_filters * block.expand
     if block.expand != 1:
         x = _bn(_pointwise(x, hidden, f"{prefix}-_expand_conv", data_format), f"{prefix}-_bn0", data_format)
-    x = _bn(_depthwise(x, block, f"{prefix}-_depthwise_conv", image_size, rate, data_format), f"{prefix}-_bn1", data_format)
+    x = depthwise_conv2d(
+        x, block.kernel, f"{prefix}-_depthwise_conv", data_format=data_format, stride=plan.stride, padding=plan.padding,
+        dilation=plan.dilation, depthwise_initializer=torch_default_init(depthwise=True),
+    )
+    x = _bn(x, f"{prefix}-_bn1", data_format)
     x = squeeze_excite(
         x, max(1, int(block.in_filters * SE_RATIO)), f"{prefix}-_se_reduce", f"{prefix}-_se_expand",
         data_format=data_format, act="swish", gate="sigmoid",
@@ -122,7 +138,7 @@ def mbconv(x, prefix, block, image_size, rate, drop_rate, data_format):
     x = _bn(_pointwise(x, block.out_filters, f"{prefix}-_project_conv", data_format), f"{prefix}-_bn2", data_format, act=False)
     if not block.skip:
         return x
-    return keras.layers.Add()([drop_path(x, drop_rate), inputs])
+    return keras.layers.Add()([drop_path(x, plan.drop_rate, name=f"{prefix}-drop_connect"), inputs])
 
 
 def build_efficientnet(x, *, depth, output_stride, data_format, width, depth_multiplier, image_size, out_indexes):
@@ -139,13 +155,10 @@ def build_efficientnet(x, *, depth, output_stride, data_format, width, depth_mul
         x, round_filters(STEM_FILTERS, width), 3, "_conv_stem", data_format=data_format, stride=2,
         padding=static_same_padding(image_size, 3, 2), use_bias=False, kernel_initializer=torch_default_init(),
     )
-    features.append(_bn(x, "_bn0", data_format))
-    x, size = features[-1], math.ceil(image_size / 2)
-    blocks = mbconv_blocks(width, depth_multiplier)
-    rates = dilation_rates(len(blocks), out_indexes, output_stride)
-    for i, block in enumerate(blocks):
-        x = mbconv(x, layer_name("_blocks", i), block, size, rates[i], DROP_CONNECT_RATE * i / len(blocks), data_format)
-        size = math.ceil(size / block.stride)
+    x = _bn(x, "_bn0", data_format)
+    features.append(x)
+    for i, plan in enumerate(block_plan(width, depth_multiplier, image_size, out_indexes, output_stride)):
+        x = mbconv(x, layer_name("_blocks", i), plan, data_format)
         if i in out_indexes:
             features.append(x)
     head = _pointwise(x, round_filters(HEAD_FILTERS, width), "_conv_head", data_format)
@@ -199,4 +212,5 @@ for _name, ((_width, _depth_multiplier, _image_size), _out_indexes, _channels, _
         pretrained_weights={w: dict(repo_id=f"smp-hub/{_name}.{w}", revision=rev) for w, rev in _revisions.items()},
         preprocessing={w: PREPROCESSING[w] for w in _revisions},
         first_conv="_conv_stem",
+        classifier_keys=("_fc.",),  # what EfficientNetEncoder.load_state_dict pops
     )
