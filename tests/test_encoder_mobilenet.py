@@ -9,7 +9,8 @@ FAMILY = EncoderFamily(
     names=["mobilenet_v2"],
     # output_stride 8 dilates both late stages (depthwise convs with dilation 2 and 4).
     parity=[("mobilenet_v2", 5, 32), ("mobilenet_v2", 5, 8)],
-    torch_parity=[("mobilenet_v2", 2, 32), ("mobilenet_v2", 4, 8)],
+    # a shallower dilated encoder; depths 1-5 and output_stride 8/16 at depth 5 are in test_depths / test_dilation
+    torch_parity=[("mobilenet_v2", 4, 8)],
     pretrained="mobilenet_v2",
 )
 globals().update(FAMILY.tests())
