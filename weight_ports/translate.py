@@ -173,6 +173,8 @@ def load_state_dict(model, state, strict=True, prefix=""):
         p = by_key[key]
         value = np.asarray(value)
         expected = p.torch_shape()
+        if expected == () and value.shape == (1,):
+            value = value.reshape(())  # torch loads a 1-element tensor into a 0-d one (old checkpoints)
         if tuple(value.shape) != expected:
             mismatched.append(f"{key}: {tuple(value.shape)} -> {expected}")
             continue
