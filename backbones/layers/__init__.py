@@ -9,7 +9,15 @@ family- or architecture-specific lives here.
 from backbones.layers.activations import ACTIVATIONS, activation, identity, relu
 from backbones.layers.attention import squeeze_excite
 from backbones.layers.conv import Conv2D, Conv2DTranspose, DepthwiseConv2D, conv2d, conv_transpose2d, depthwise_conv2d, separable_conv2d
-from backbones.layers.formats import DATA_FORMATS, channel_axis, channels, spatial_axes, standardize_data_format
+from backbones.layers.formats import (
+    DATA_FORMATS,
+    channel_axis,
+    channels,
+    move_channels_back,
+    move_channels_last,
+    spatial_axes,
+    standardize_data_format,
+)
 from backbones.layers.initializers import torch_conv_init, torch_decoder_init, torch_default_bias_init, torch_default_init
 from backbones.layers.norm import BatchNorm, batch_norm, group_norm, layer_norm, layer_norm_2d
 from backbones.layers.padding import (
@@ -31,7 +39,7 @@ __all__ = [
     "ACTIVATIONS", "BatchNorm", "Conv2D", "Conv2DTranspose", "ConstantPad", "DepthwiseConv2D", "conv_transpose2d", "DATA_FORMATS", "DropPath", "NegInfPad", "SamePad", "TF_SAME", "activation",
     "avg_pool", "batch_norm", "channel_axis", "channels", "conv2d", "depthwise_conv2d", "drop_path",
     "explicit_padding", "global_avg_pool", "group_norm", "identity", "layer_name", "layer_norm", "layer_norm_2d",
-    "max_pool", "pad", "pad_for_conv", "relu", "same_padding_equivalent", "separable_conv2d", "spatial_axes",
+    "max_pool", "move_channels_back", "move_channels_last", "pad", "pad_for_conv", "relu", "same_padding_equivalent", "separable_conv2d", "spatial_axes",
     "squeeze_excite", "standardize_data_format", "static_same_padding", "torch_conv_init", "torch_decoder_init",
     "torch_default_bias_init", "torch_default_init",
 ]

@@ -21,6 +21,7 @@ import math
 import keras
 import numpy as np
 
+from backbones.layers.formats import standardize_data_format
 from keras_seg.data.preprocessing import resolve_preprocessing
 from keras_seg.data.synthetic import check_mode
 
@@ -145,9 +146,7 @@ class SegmentationDataLoader(keras.utils.PyDataset):
         self.classes = classes if classes is not None else getattr(dataset, "classes", None)
         self.augmentation = augmentation
         self.preprocessing = resolve_preprocessing(preprocessing)
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}.")
+        self.data_format = standardize_data_format(data_format)
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
         if self.drop_remainder and len(dataset) < self.batch_size:

@@ -4,25 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from backbones.layers.formats import channel_axis, move_channels_back, move_channels_last, standardize_data_format  # noqa: F401
 from keras_seg.modes import BINARY_MODE
 from keras_seg.modes import MULTICLASS_MODE
 from keras_seg.modes import MULTILABEL_MODE
 from keras_seg.modes import check_mode  # noqa: F401  (used by the losses as _base.check_mode)
 
-_DATA_FORMATS = ("channels_last", "channels_first")
-
-
-def standardize_data_format(data_format):
-    """Resolve ``None`` to ``keras.config.image_data_format()`` and validate."""
-    if data_format is None:
-        data_format = keras.config.image_data_format()
-    data_format = str(data_format).lower()
-    if data_format not in _DATA_FORMATS:
-        raise ValueError(
-            f"Invalid `data_format`: {data_format!r}. Expected one of "
-            f"{list(_DATA_FORMATS)} or None."
-        )
-    return data_format
 
 
 def to_float_list(values, arg_name):
@@ -142,23 +129,6 @@ def check_target_range(y_true, mode, ignore_index, num_classes=None, loss_name="
         f"with ignore_index={ignore_index!r}. Fix the targets, or pass the value as "
         "`ignore_index` to leave those pixels out."
     )
-
-
-def channel_axis(data_format):
-    return 1 if data_format == "channels_first" else -1
-
-
-def move_channels_last(x, data_format):
-    """Move axis 1 to the end for channels-first tensors (rank >= 3)."""
-    if data_format == "channels_first" and len(x.shape) >= 3:
-        return ops.moveaxis(x, 1, -1)
-    return x
-
-
-def move_channels_back(x, data_format):
-    if data_format == "channels_first" and len(x.shape) >= 3:
-        return ops.moveaxis(x, -1, 1)
-    return x
 
 
 def _static_dim(x, axis):

@@ -24,6 +24,7 @@ import warnings
 import keras
 from keras import ops
 
+from backbones.layers.formats import channel_axis, move_channels_last, standardize_data_format
 from keras_seg.modes import MODES  # noqa: F401  (re-exported: F.MODES)
 from keras_seg.modes import check_mode
 
@@ -58,7 +59,6 @@ REDUCTIONS = (
     "none",
     None,
 )
-_DATA_FORMATS = ("channels_last", "channels_first")
 
 
 # ---------------------------------------------------------------------------
@@ -75,17 +75,6 @@ def count_dtype():
         if not jax.config.read("jax_enable_x64"):
             return "int32"
     return "int64"
-
-
-def _standardize_data_format(data_format):
-    if data_format is None:
-        data_format = keras.config.image_data_format()
-    if data_format not in _DATA_FORMATS:
-        raise ValueError(
-            f"Invalid `data_format`: {data_format!r}. Expected one of "
-            f"{list(_DATA_FORMATS)} or None."
-        )
-    return data_format
 
 
 def _is_float(x):
@@ -124,12 +113,6 @@ def check_reduction(reduction):
             f"{list(REDUCTIONS)}."
         )
     return reduction
-
-
-def _to_channels_last(x, data_format):
-    if data_format == "channels_first" and len(x.shape) >= 3:
-        return ops.moveaxis(x, 1, -1)
-    return x
 
 
 # ---------------------------------------------------------------------------
@@ -254,11 +237,11 @@ def get_stats(
             shape mismatch, ignore_index outside multiclass mode, missing
             num_classes, ignore_index inside the class range).
     """
-    data_format = _standardize_data_format(data_format)
+    data_format = standardize_data_format(data_format)
     output = ops.convert_to_tensor(output)
     target = ops.convert_to_tensor(target)
 
-    ax = 1 if data_format == "channels_first" else -1
+    ax = channel_axis(data_format)
     if mode == "multiclass":
         if (
             len(target.shape) == len(output.shape)
@@ -269,7 +252,7 @@ def get_stats(
             target = ops.squeeze(target, axis=ax)  # (N, H, W, 1) labels
         if len(output.shape) == len(target.shape) + 1:
             # keras-seg extension: per-class scores -> argmax labels
-            output = _to_channels_last(output, data_format)
+            output = move_channels_last(output, data_format)
             scores_classes = output.shape[-1]
             if num_classes is None:
                 num_classes = scores_classes
@@ -292,8 +275,8 @@ def get_stats(
 
     if len(target.shape) == len(output.shape) - 1:  # binary (N, H, W)
         target = ops.expand_dims(target, ax)
-    output = _to_channels_last(output, data_format)
-    target = _to_channels_last(target, data_format)
+    output = move_channels_last(output, data_format)
+    target = move_channels_last(target, data_format)
     if threshold is not None:
         output = _threshold(output, threshold)
         target = _threshold(target, threshold)

@@ -192,7 +192,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         self.zero_division = zero_division
         self.from_logits = bool(from_logits)
         self.beta = float(beta)
-        self.data_format = F._standardize_data_format(data_format)
+        self.data_format = F.standardize_data_format(data_format)
 
         count = F.count_dtype()
         c = num_classes
