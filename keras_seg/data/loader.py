@@ -23,7 +23,7 @@ import numpy as np
 
 from backbones.layers.formats import standardize_data_format
 from keras_seg.data.preprocessing import resolve_preprocessing
-from keras_seg.data.synthetic import check_mode
+from keras_seg.modes import check_mode
 
 
 class Subset:
