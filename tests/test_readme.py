@@ -29,3 +29,19 @@ def test_readme_example_runs(index, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     code = BLOCKS[index]
     exec(compile(code, f"README.md block {index}", "exec"), {"__name__": "readme"})
+
+
+def test_readme_lists_every_encoder():
+    """Every registered encoder name appears in the README's encoder table ("a ... b" spans a numbered range)."""
+    import backbones
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    table = text[text.index("### Encoders") : text.index("### Registering your own encoder")]
+    listed = set(re.findall(r"`([^`\s]+)`", table))
+    for first, last in re.findall(r"`([^`\s]+)` \.\.\. `([^`\s]+)`", table):
+        (stem, a), (stem_b, b) = (re.match(r"(.*?)(\d+)$", n).groups() for n in (first, last))
+        assert stem == stem_b, (first, last)
+        listed |= {f"{stem}{i}" for i in range(int(a), int(b) + 1)}
+    missing = sorted(set(backbones.list_encoders()) - listed)
+    assert not missing, f"README's encoder table lacks {missing}"
