@@ -183,6 +183,32 @@ def test_norms_match_torch(data_format):
     assert relative_error(out, expected) < 1e-5
 
 
+def test_split_and_concat_channels_match_torch(data_format, tmp_path):
+    """``x[:, :3]``, ``x[:, 3:8]``, ``x[:, 8:]`` and ``torch.cat`` of them in reverse order; kept by .keras saving."""
+    x = image((2, 10, 5, 4))
+    parts = torch.from_numpy(x).split([3, 5, 2], dim=1)
+    expected = [p.numpy() for p in parts] + [torch.cat(parts[::-1], dim=1).numpy()]
+
+    def build(t):
+        pieces = L.split_channels(t, [3, 5, 2], data_format=data_format)
+        return list(pieces) + [L.concat_channels(pieces[::-1], data_format=data_format)]
+
+    c = x.shape[1]
+    inputs = keras.Input((None, None, c) if data_format == "channels_last" else (c, None, None))
+    model = keras.Model(inputs, build(inputs))
+    model.save(tmp_path / "split.keras")
+    loaded = keras.saving.load_model(tmp_path / "split.keras")
+    for m in (model, loaded):
+        actual = [to_nchw(keras.ops.convert_to_numpy(a), data_format) for a in m(to_format(x, data_format))]
+        assert [a.shape for a in actual] == [e.shape for e in expected]
+        for a, e in zip(actual, expected):
+            np.testing.assert_array_equal(a, e)
+    assert L.concat_channels(inputs, data_format=data_format) is inputs
+    assert L.split_channels(inputs, [c], data_format=data_format) == [inputs]
+    with pytest.raises(ValueError, match="needs 9 channels, got 10"):
+        L.split_channels(inputs, [4, 5], data_format=data_format)
+
+
 def test_kit_layers_survive_keras_saving(tmp_path):
     inputs = keras.Input((None, None, 3))
     x = L.conv2d(inputs, 4, 3, "conv", data_format="channels_last", stride=2, padding=L.TF_SAME)
