@@ -5,6 +5,7 @@ from backbones import mobileone  # noqa: F401  (registers SMP's mobileone_s0..s4
 from backbones import mobilenet, xception  # noqa: F401  (register MobileNetV2 and Xception)
 from backbones import timm_efficientnet  # noqa: F401  (registers SMP's timm-efficientnet-* / timm-tf_efficientnet_lite*)
 from backbones import efficientnet  # noqa: F401  (registers SMP's efficientnet-b0..b7)
+from backbones import inception  # noqa: F401  (registers SMP's inceptionv4 and inceptionresnetv2)
 from backbones import dpn  # noqa: F401  (registers SMP's dpn68, dpn68b, dpn92, dpn98, dpn107, dpn131)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
