@@ -14,7 +14,9 @@ class BatchNorm(keras.layers.BatchNormalization):
     running variance is updated with the unbiased one (``n / (n - 1)``), and
     ``num_batches_tracked`` counts the training batches. ``momentum=None`` (torch) is a
     cumulative average, ``1 / num_batches_tracked``; otherwise the Keras ``momentum`` is
-    ``1 - torch_momentum``. Inference is Keras's own.
+    ``1 - torch_momentum``. The batch variance is two-pass, ``mean((x - mean)^2)``, as
+    torch computes it (Keras's ``E[x^2] - E[x]^2`` cancels badly when the variance is small
+    against the mean, e.g. a few pixels of a deep feature). Inference is Keras's own.
     """
 
     def __init__(self, *args, cumulative=False, **kwargs):
@@ -32,7 +34,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         if not (training and self.trainable) or mask is not None or self.renorm:
             return super().call(inputs, training=training, mask=mask)
         inputs = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        mean, variance = self._moments(inputs, None)
+        mean, variance = _moments(inputs, self._reduction_axes)
         count = self.num_batches_tracked + 1
         self.num_batches_tracked.assign(count)
         if self.cumulative:
@@ -53,6 +55,13 @@ class BatchNorm(keras.layers.BatchNormalization):
 
     def get_config(self):
         return {**super().get_config(), "cumulative": self.cumulative}
+
+
+def _moments(x, axes):
+    """Mean and biased variance over ``axes``, two-pass (no cancellation)."""
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    variance = ops.mean(ops.square(x - mean), axis=axes)
+    return ops.squeeze(mean, axis=axes), variance
 
 
 def batch_norm(x, name, *, data_format, eps=1e-5, momentum=0.1, affine=True):
