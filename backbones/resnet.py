@@ -1,5 +1,7 @@
 """The torchvision ResNet and ResNeXt family, as SMP's ResNetEncoder uses it."""
 
+from typing import NamedTuple
+
 import keras
 
 from backbones import registry
@@ -13,8 +15,9 @@ IMAGENET_PREPROCESSING = {
 }
 
 
-def _conv_bn(x, filters, kernel_size, conv_name, bn_name, data_format, stride=1, dilation=1, groups=1):
-    pad = (kernel_size // 2) * dilation
+def _conv_bn(x, filters, kernel_size, conv_name, bn_name, data_format, stride=1, dilation=1, groups=1, padding=None, init=None):
+    """A bias-free conv (torch's ``(k // 2) * dilation`` padding unless ``padding`` is given;
+    torchvision's kaiming fan_out init unless ``init`` is) then BatchNorm."""
     x = conv2d(
         x,
         filters,
@@ -22,46 +25,76 @@ def _conv_bn(x, filters, kernel_size, conv_name, bn_name, data_format, stride=1,
         conv_name,
         data_format=data_format,
         stride=stride,
-        padding=pad,
+        padding=(kernel_size // 2) * dilation if padding is None else padding,
         dilation=dilation,
         groups=groups,
         use_bias=False,
-        kernel_initializer=torch_conv_init(),
+        kernel_initializer=init or torch_conv_init(),
     )
     return batch_norm(x, bn_name, data_format=data_format)
 
 
-def _basic_block(x, prefix, planes, stride, dilation, downsample, data_format, **_):
+class BlockPlan(NamedTuple):
+    """One residual block: its module path, width, stride and dilation, whether it has a
+    ``downsample`` shortcut, its stage (0-3) and whether it ends the stage."""
+
+    prefix: str
+    planes: int
+    stride: int
+    dilation: int
+    downsample: bool
+    stage: int
+    last: bool
+
+
+def block_plan(layers, output_stride, expansion, inplanes=64):
+    """The blocks of a four-stage ResNet (``layer1``..``layer4``, planes 64..512, stride 4..32)
+    in torch order, dilated as SMP's ``make_dilated`` does: stages whose stride exceeds
+    ``output_stride`` get stride 1 and dilation ``stride // output_stride`` in every conv.
+    A block has a downsample shortcut when it is first in a strided stage or changes width
+    (torchvision's / pretrainedmodels' / timm's rule, taken before dilation)."""
+    for i, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+        stage_stride = 2 ** (i + 2)
+        stride, dilation = (1 if i == 0 else 2), 1
+        if stage_stride > output_stride:
+            stride, dilation = 1, stage_stride // output_stride
+        for b in range(n_blocks):
+            first = b == 0
+            downsample = first and (i > 0 or inplanes != planes * expansion)
+            yield BlockPlan(layer_name(f"layer{i + 1}", b), planes, stride if first else 1, dilation, downsample, i, b == n_blocks - 1)
+            inplanes = planes * expansion
+
+
+def _basic_block(x, plan, data_format, **_):
+    prefix, planes = plan.prefix, plan.planes
     shortcut = x
-    out = _conv_bn(x, planes, 3, f"{prefix}-conv1", f"{prefix}-bn1", data_format, stride, dilation)
+    out = _conv_bn(x, planes, 3, f"{prefix}-conv1", f"{prefix}-bn1", data_format, plan.stride, plan.dilation)
     out = relu(out)
-    out = _conv_bn(out, planes, 3, f"{prefix}-conv2", f"{prefix}-bn2", data_format, 1, dilation)
-    if downsample:
-        shortcut = _conv_bn(x, planes, 1, f"{prefix}-downsample-0", f"{prefix}-downsample-1", data_format, stride)
+    out = _conv_bn(out, planes, 3, f"{prefix}-conv2", f"{prefix}-bn2", data_format, 1, plan.dilation)
+    if plan.downsample:
+        shortcut = _conv_bn(x, planes, 1, f"{prefix}-downsample-0", f"{prefix}-downsample-1", data_format, plan.stride)
     return relu(keras.layers.Add()([out, shortcut]))
 
 
-def _bottleneck(x, prefix, planes, stride, dilation, downsample, data_format, groups=1, width_per_group=64):
+def _bottleneck(x, plan, data_format, groups=1, width_per_group=64):
+    prefix, planes = plan.prefix, plan.planes
     width = int(planes * (width_per_group / 64.0)) * groups
     shortcut = x
     out = relu(_conv_bn(x, width, 1, f"{prefix}-conv1", f"{prefix}-bn1", data_format))
-    out = relu(_conv_bn(out, width, 3, f"{prefix}-conv2", f"{prefix}-bn2", data_format, stride, dilation, groups))
+    out = relu(_conv_bn(out, width, 3, f"{prefix}-conv2", f"{prefix}-bn2", data_format, plan.stride, plan.dilation, groups))
     out = _conv_bn(out, planes * 4, 1, f"{prefix}-conv3", f"{prefix}-bn3", data_format)
-    if downsample:
-        shortcut = _conv_bn(x, planes * 4, 1, f"{prefix}-downsample-0", f"{prefix}-downsample-1", data_format, stride)
+    if plan.downsample:
+        shortcut = _conv_bn(x, planes * 4, 1, f"{prefix}-downsample-0", f"{prefix}-downsample-1", data_format, plan.stride)
     return relu(keras.layers.Add()([out, shortcut]))
 
 
 _BLOCKS = {"basic": (_basic_block, 1), "bottleneck": (_bottleneck, 4)}
 
 
-def build_resnet(x, *, depth, output_stride, data_format, block, layers, groups=1, width_per_group=64):
-    """torchvision ResNet: returns [x, stem, layer1, layer2, layer3, layer4] outputs.
-
-    Stages whose stride exceeds ``output_stride`` are dilated as SMP's make_dilated
-    does: every conv in them gets stride 1 and dilation stride // output_stride.
-    """
-    block_fn, expansion = _BLOCKS[block]
+def resnet_features(x, *, output_stride, data_format, block_fn, expansion, layers, **block_kwargs):
+    """[x, stem, layer1, layer2, layer3, layer4] of a torchvision-layout ResNet (``conv1``/``bn1``
+    7x7/2 stem, 3x3/2 max-pool, then ``block_fn(x, plan, data_format, **block_kwargs)`` per
+    ``block_plan``): torchvision's and timm's ResNets, whatever their blocks."""
     features = [x]
     x = conv2d(
         x, 64, 7, "conv1", data_format=data_format, stride=2, padding=3, use_bias=False, kernel_initializer=torch_conv_init()
@@ -69,30 +102,20 @@ def build_resnet(x, *, depth, output_stride, data_format, block, layers, groups=
     x = relu(batch_norm(x, "bn1", data_format=data_format))
     features.append(x)
     x = max_pool(x, 3, 2, 1, data_format=data_format, nonnegative=True)
-    inplanes = 64
-    for i, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), layers)):
-        stage_stride = 2 ** (i + 2)
-        stride = 1 if i == 0 else 2
-        dilation = 1
-        if stage_stride > output_stride:
-            stride, dilation = 1, stage_stride // output_stride
-        for b in range(n_blocks):
-            prefix = layer_name(f"layer{i + 1}", b)
-            first = b == 0
-            x = block_fn(
-                x,
-                prefix,
-                planes,
-                stride if first else 1,
-                dilation,
-                first and (i > 0 or inplanes != planes * expansion),  # torchvision's rule, before dilation
-                data_format,
-                groups=groups,
-                width_per_group=width_per_group,
-            )
-            inplanes = planes * expansion
-        features.append(x)
+    for plan in block_plan(layers, output_stride, expansion):
+        x = block_fn(x, plan, data_format, **block_kwargs)
+        if plan.last:
+            features.append(x)
     return features
+
+
+def build_resnet(x, *, depth, output_stride, data_format, block, layers, groups=1, width_per_group=64):
+    """torchvision ResNet: returns [x, stem, layer1, layer2, layer3, layer4] outputs."""
+    block_fn, expansion = _BLOCKS[block]
+    return resnet_features(
+        x, output_stride=output_stride, data_format=data_format, block_fn=block_fn, expansion=expansion, layers=layers,
+        groups=groups, width_per_group=width_per_group,
+    )
 
 
 def _hub(name, revisions):

@@ -31,7 +31,7 @@ def _torch(module, x_nchw):
 
 @pytest.mark.parametrize(
     "kernel, stride, padding, dilation, groups",
-    [(3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (7, 2, 3, 1, 1), (3, 1, 2, 2, 1), (1, 2, 0, 1, 1), (3, 2, 1, 1, 4), (5, 2, 2, 1, 16), (3, 1, 1, 1, 16)],
+    [(3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (7, 2, 3, 1, 1), (3, 1, 2, 2, 1), (1, 2, 0, 1, 1), (3, 2, 1, 1, 4), (5, 2, 2, 1, 16), (3, 1, 1, 1, 16), (3, 2, 2, 2, 1), (3, 2, 2, 2, 16)],
 )
 def test_conv2d_matches_torch(kernel, stride, padding, dilation, groups, data_format):
     # Outputs 8 wide with 16 channels (stride 2) and 16 wide (stride 1): a width equal to the
@@ -136,6 +136,31 @@ def test_max_pool_matches_torch(kernel, stride, padding, data_format):
     assert relative_error(out, _torch(ref, x)) < 1e-6
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 3, 1), (2, 3, 0)])
+@pytest.mark.parametrize("size", [(15, 16), (16, 13)])
+def test_max_pool_ceil_mode_matches_torch(kernel, stride, padding, size, data_format):
+    x = image((1, 3, *size)) - 2.0  # negative: the partial window must ignore what lies outside
+    ref = torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+    out, _ = _run(lambda t: L.max_pool(t, kernel, stride, padding, data_format=data_format, ceil_mode=True), x, data_format)
+    assert out.shape == _torch(ref, x).shape
+    assert relative_error(out, _torch(ref, x)) < 1e-6
+
+
+def test_max_pool_ceil_mode_static_shape():
+    x = keras.Input((16, 13, 3))
+    assert tuple(L.max_pool(x, 3, 2, data_format="channels_last", ceil_mode=True).shape) == (None, 8, 6, 3)
+    with pytest.raises(ValueError, match="ceil_mode=True takes torch's symmetric padding"):
+        L.max_pool(x, 3, 2, L.TF_SAME, data_format="channels_last", ceil_mode=True)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_group_softmax_matches_torch(groups, data_format):
+    x = image((2, 6 * groups, 3, 2)) * 8.0 - 4.0
+    out, _ = _run(lambda t: L.group_softmax(t, groups, data_format=data_format), x, data_format)
+    expected = torch.from_numpy(x).view(2, groups, 6, 3, 2).softmax(1).view(2, 6 * groups, 3, 2).numpy()
+    assert relative_error(out, expected) < 1e-6
+
+
 @pytest.mark.parametrize("kernel, stride, padding, include", [(3, 1, 1, False), (3, 2, 1, True), (2, 2, 0, True), (3, 1, 1, True)])
 def test_avg_pool_matches_torch(kernel, stride, padding, include, data_format):
     x = image((1, 3, 15, 16))
@@ -213,10 +238,12 @@ def test_kit_layers_survive_keras_saving(tmp_path):
     inputs = keras.Input((None, None, 3))
     x = L.conv2d(inputs, 4, 3, "conv", data_format="channels_last", stride=2, padding=L.TF_SAME)
     x = L.max_pool(x, 3, 2, 1, data_format="channels_last")
+    x = L.max_pool(x, 3, 2, data_format="channels_last", ceil_mode=True)
+    x = L.group_softmax(x, 2, data_format="channels_last")
     x = L.drop_path(x, 0.1)
     model = keras.Model(inputs, x)
     model.save(tmp_path / "kit.keras")
     loaded = keras.saving.load_model(tmp_path / "kit.keras")
     x = image((1, 17, 18, 3))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
-    assert {type(layer).__name__ for layer in loaded.layers} >= {"SamePad", "ConstantPad", "DropPath"}
+    assert {type(layer).__name__ for layer in loaded.layers} >= {"SamePad", "ConstantPad", "CeilPad", "GroupSoftmax", "DropPath"}

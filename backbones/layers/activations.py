@@ -1,6 +1,9 @@
 """Activations by torch's name, computed exactly as torch does (GELU is the exact erf form)."""
 
 import keras
+from keras import ops
+
+from backbones.layers.formats import channel_axis
 
 # torch / timm name -> Keras activation (serialisable by name).
 ACTIVATIONS = {
@@ -36,3 +39,33 @@ def relu(x, name=None):
 
 def identity(x, name=None):
     return keras.layers.Identity(name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class GroupSoftmax(keras.layers.Layer):
+    """Softmax across ``groups`` consecutive, equal blocks of channels, elementwise: torch's
+    ``x.view(B, groups, C // groups, H, W).softmax(1)`` viewed back as ``(B, C, H, W)``."""
+
+    def __init__(self, groups, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+        self.axis = int(axis)
+
+    def call(self, x):
+        if self.groups == 1:
+            return ops.ones_like(x)
+        stacked = ops.stack(ops.split(x, self.groups, axis=self.axis), axis=0)
+        weights = ops.softmax(stacked, axis=0)
+        return ops.concatenate([weights[i] for i in range(self.groups)], axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis}
+
+
+def group_softmax(x, groups, *, data_format, name=None):
+    """Softmax over ``groups`` channel blocks (timm's SelectiveKernelAttn / split-attention
+    weights over their paths); ``groups == 1`` is torch's softmax over a size-1 dim: ones."""
+    return GroupSoftmax(groups, axis=channel_axis(data_format), name=name)(x)

@@ -51,6 +51,21 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 
+def _strided_dilated(stride, dilation):
+    """Keras refuses stride > 1 with dilation > 1; torch's such conv is the stride-1 dilated conv
+    sampled every ``stride`` pixels from the first, which the kit runs instead."""
+    return max(_pair(stride)) > 1 and max(_pair(dilation)) > 1
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _subsample(x, stride, data_format):
+    """``x[:, :, ::sh, ::sw]`` (in NCHW terms) as a 1x1 max-pool with that stride."""
+    return keras.layers.MaxPooling2D(1, strides=stride, padding="valid", data_format=data_format)(x)
+
+
 def conv2d(
     x,
     filters,
@@ -68,8 +83,8 @@ def conv2d(
 ):
     """torch ``nn.Conv2d(..., stride, padding, dilation, groups, bias)`` named ``name``.
 
-    ``padding`` takes every form of ``backbones.layers.padding`` ("tf_same" included).
-    A conv with ``groups`` equal to its input and output channels is a depthwise conv.
+    ``padding`` takes every form of ``backbones.layers.padding`` ("tf_same" included), and
+    stride > 1 together with dilation > 1 (see ``_strided_dilated``). A conv with ``groups`` equal to its input and output channels is a depthwise conv.
     """
     if groups > 1 and groups == channels(x, data_format) == filters:
         return depthwise_conv2d(
@@ -77,6 +92,12 @@ def conv2d(
             use_bias=use_bias, depthwise_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
     x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    if _strided_dilated(stride, dilation):
+        x = conv2d(
+            x, filters, kernel_size, name, data_format=data_format, dilation=dilation, groups=groups, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+        )
+        return _subsample(x, stride, data_format)
     return Conv2D(
         filters,
         kernel_size,
@@ -107,6 +128,12 @@ def depthwise_conv2d(
 ):
     """torch ``nn.Conv2d(C, C, k, groups=C)`` (one filter per channel) named ``name``."""
     x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    if _strided_dilated(stride, dilation):
+        x = depthwise_conv2d(
+            x, kernel_size, name, data_format=data_format, dilation=dilation, use_bias=use_bias,
+            depthwise_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+        )
+        return _subsample(x, stride, data_format)
     return DepthwiseConv2D(
         kernel_size,
         strides=stride,

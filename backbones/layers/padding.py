@@ -8,6 +8,9 @@ Forms of ``padding`` that the kit's convs and pools accept:
   (timm's ``Conv2dSame`` / ``pad_same`` for its ``tf_`` models): the extra pixel goes
   bottom/right.
 
+Pooling also takes torch's ``ceil_mode=True`` (:class:`CeilPad`): the last, partial window
+is kept, padded bottom/right at run time.
+
 Keras "same" equals torch only for stride-1 convs with odd kernels; strided ones pad
 differently on even inputs, so everything else pads explicitly and runs "valid".
 """
@@ -133,6 +136,65 @@ class NegInfPad(ConstantPad):
         return config
 
 
+def ceil_mode_extra(size, kernel_size, stride, padding):
+    """Rows (or columns) torch's ``ceil_mode=True`` adds after ``padding`` along one axis of
+    length ``size`` (int or tensor): the output is ``ceil((size + 2p - k) / s) + 1``, less one
+    when that last window would start in the right padding."""
+    span = size + 2 * padding - kernel_size
+    if isinstance(size, int):
+        out = -(-span // stride) + 1
+        out -= int((out - 1) * stride >= size + padding)
+        return max((out - 1) * stride + kernel_size - (size + 2 * padding), 0)
+    out = (span + stride - 1) // stride + 1
+    out = ops.where((out - 1) * stride >= size + padding, out - 1, out)
+    return ops.maximum((out - 1) * stride + kernel_size - (size + 2 * padding), 0)
+
+
+def _spatial_shape(x):
+    """``x``'s shape: static ints where known, else the run-time shape tensor."""
+    shape = tuple(x.shape)
+    return ops.shape(x) if any(not isinstance(s, int) for s in shape[1:]) else shape
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class CeilPad(keras.layers.Layer):
+    """torch pooling's symmetric ``padding`` plus what ``ceil_mode=True`` adds bottom/right,
+    computed from the input's size at run time, filled with ``value``."""
+
+    def __init__(self, kernel_size, stride, padding=0, value=float("-inf"), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding = _pair(padding)
+        self.value = float(value)
+        self.data_format = standardize_data_format(data_format)
+
+    def _pads(self, shape):
+        return [
+            (p, p + ceil_mode_extra(shape[axis], k, s, p))
+            for axis, k, s, p in zip(spatial_axes(self.data_format), self.kernel_size, self.stride, self.padding)
+        ]
+
+    def call(self, x):
+        return ops.pad(x, _widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
+
+    def compute_output_shape(self, shape):
+        shape = list(shape)
+        for axis, k, s, p in zip(spatial_axes(self.data_format), self.kernel_size, self.stride, self.padding):
+            if shape[axis] is not None:
+                shape[axis] += 2 * p + ceil_mode_extra(shape[axis], k, s, p)
+        return tuple(shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(), "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+            "padding": list(self.padding), "value": self.value, "data_format": self.data_format,
+        }
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 @keras.saving.register_keras_serializable(package="keras_seg")
 class SamePad(keras.layers.Layer):
     """TensorFlow "SAME" padding computed from the input's size at run time (timm's ``pad_same``)."""
@@ -151,10 +213,7 @@ class SamePad(keras.layers.Layer):
         return pads
 
     def call(self, x):
-        shape = tuple(x.shape)
-        if any(not isinstance(s, int) for s in shape[1:]):
-            shape = ops.shape(x)
-        return ops.pad(x, _widths(self.data_format, *self._pads(shape)), constant_values=self.value)
+        return ops.pad(x, _widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
 
     def compute_output_shape(self, shape):
         shape = list(shape)

@@ -2,18 +2,23 @@
 
 import keras
 
-from backbones.layers.padding import TF_SAME, is_zero, pad, same_padding_equivalent
+from backbones.layers.padding import TF_SAME, CeilPad, is_zero, pad, same_padding_equivalent
 
 
-def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnegative=False):
-    """torch ``nn.MaxPool2d(pool_size, stride, padding)`` (or timm's ``MaxPool2dSame`` for
-    ``padding="tf_same"``).
+def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnegative=False, ceil_mode=False):
+    """torch ``nn.MaxPool2d(pool_size, stride, padding, ceil_mode=ceil_mode)`` (or timm's
+    ``MaxPool2dSame`` for ``padding="tf_same"``).
 
     Torch pads with -inf; zero padding gives the same result only when the input is
     non-negative (after a ReLU), so pass ``nonnegative=True`` there for a plain pad.
+    ``ceil_mode=True`` keeps torch's last, partial window (padding bottom/right at run time).
     """
-    if not is_zero(padding):
-        value = 0.0 if nonnegative else float("-inf")
+    value = 0.0 if nonnegative else float("-inf")
+    if ceil_mode:
+        if padding == TF_SAME:
+            raise ValueError('max_pool: ceil_mode=True takes torch\'s symmetric padding, not "tf_same".')
+        x = CeilPad(pool_size, stride, padding, value=value, data_format=data_format)(x)
+    elif not is_zero(padding):
         x = pad(x, padding, data_format, kernel_size=pool_size, stride=stride, value=value)
     return keras.layers.MaxPooling2D(pool_size, strides=stride, padding="valid", data_format=data_format, name=name)(x)
 
