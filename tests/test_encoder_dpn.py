@@ -26,6 +26,8 @@ FAMILY = EncoderFamily(
     # dpn68: the small 3x3 stem, every block type (proj, down, normal), grouped 3x3 convs.
     parity=[("dpn68", 5, 32)],
     pretrained="dpn68",
+    # one per branch of SMP's first-conv rule (summed, none, repeated and scaled); 2 repeats as 4 does
+    pretrained_in_channels=(1, 3, 4),
     registry_check=dpn_params,
 )
 globals().update(FAMILY.tests())
