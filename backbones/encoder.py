@@ -12,7 +12,8 @@ class Encoder(keras.Model):
 
     Attributes: ``out_channels`` (list, one per feature), ``output_stride``
     (``min(output_stride, 2**depth)``, as SMP reports it) and ``depth``. The first
-    feature is the input itself. Layer names are SMP's torch module paths, so
+    feature is the input itself (a stride-1 feature of the encoder's own for VGG: the
+    spec's ``input_feature``). Layer names are SMP's torch module paths, so
     ``weight_ports`` ports SMP encoder checkpoints to it key by key.
     """
 
@@ -33,7 +34,8 @@ class Encoder(keras.Model):
         shape = (None, None, in_channels) if data_format == "channels_last" else (in_channels, None, None)
         inputs = keras.Input(shape, name="image")
         features = spec.builder(inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec.params)
-        features = [identity(inputs, name="input_feature")] + list(features[1:])
+        if spec.input_feature:
+            features = [identity(inputs, name="input_feature")] + list(features[1:])
         outputs = features[: depth + 1]
         dormant = find_dormant_layers(inputs, outputs, features[depth + 1 :])
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -44,7 +46,8 @@ class Encoder(keras.Model):
         self.depth = depth
         self.data_format = data_format
         self._output_stride_arg = output_stride
-        self.out_channels = [in_channels] + list(spec.out_channels[1 : depth + 1])
+        first = in_channels if spec.input_feature else spec.out_channels[0]
+        self.out_channels = [first] + list(spec.out_channels[1 : depth + 1])
         self.output_stride = min(output_stride, 2**depth)
         self.spec = spec
 

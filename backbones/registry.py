@@ -4,7 +4,8 @@ A spec carries what the architectures need to know about an encoder (capabilitie
 so that no decoder matches encoder-name prefixes: whether it can be dilated (and
 SMP's error when not), its maximum depth, whether it has a stride-2 feature (SMP's
 transformer-style encoders do not: they get a 0-channel dummy there), whether SMP's
-Unet adds a center block on it (VGG), and how its pretrained weights load.
+Unet adds a center block on it (VGG), whether its first feature is the input (VGG's is
+its own full-resolution stage), and how its pretrained weights load.
 """
 
 import copy
@@ -27,9 +28,10 @@ class EncoderSpec:
         symbolic input tensor and returns the list of feature tensors at strides
         1, 2, 4, 8, 16, 32 (the input itself first). It should build every layer
         whose weights the torch encoder's state_dict holds, even those past ``depth``;
-        ``Encoder`` keeps only the first ``depth + 1`` features.
-    out_channels: the channels of those six features (the first is the input's, 3;
-        0 for a missing stride-2 feature).
+        ``Encoder`` keeps only the first ``depth + 1`` features (and replaces the first by
+        the input unless ``input_feature`` is False).
+    out_channels: the channels of those six features (the first is the input's, 3, unless
+        ``input_feature`` is False; 0 for a missing stride-2 feature).
     pretrained_weights: ``{weights_name: {"repo_id": ..., "revision": ...}}`` on the
         Hugging Face hub, in SMP's format (config.json + model.safetensors).
     preprocessing: ``{weights_name: {"mean", "std", "input_range", "input_space"}}``.
@@ -40,6 +42,9 @@ class EncoderSpec:
     max_depth: the deepest ``depth`` accepted.
     stride2_feature: False for transformer-style encoders (no stride-2 feature).
     unet_center_block: SMP's Unet / Unet++ add a center block on this encoder (VGG).
+    input_feature: True when the first feature is the input itself (``Encoder`` puts the
+        input there and reports ``in_channels`` for it, SMP's ``out_channels[0] == 3`` rule);
+        False when it is the builder's own stride-1 feature with ``out_channels[0]`` channels (VGG).
     classifier_keys: key prefixes dropped from pretrained checkpoints.
     load_weights: ``load_weights(encoder, weights)`` loads pretrained ``weights``; None
         is SMP's smp-hub checkpoints through the generic translator.
@@ -56,6 +61,7 @@ class EncoderSpec:
     max_depth: int = 5
     stride2_feature: bool = True
     unet_center_block: bool = False
+    input_feature: bool = True
     classifier_keys: tuple = CLASSIFIER_PREFIXES
     load_weights: Optional[Callable] = None
 
