@@ -54,9 +54,14 @@ class GroupSoftmax(keras.layers.Layer):
     def call(self, x):
         if self.groups == 1:
             return ops.ones_like(x)
-        stacked = ops.stack(ops.split(x, self.groups, axis=self.axis), axis=0)
-        weights = ops.softmax(stacked, axis=0)
-        return ops.concatenate([weights[i] for i in range(self.groups)], axis=self.axis)
+        shape = ops.shape(x)
+        if self.axis % len(x.shape) == len(x.shape) - 1:  # (..., C) -> (N, groups, C // groups)
+            grouped = ops.reshape(x, (-1, self.groups, x.shape[-1] // self.groups))
+        elif self.axis % len(x.shape) == 1:  # (B, C, ...) -> (B, groups, C // groups * ...)
+            grouped = ops.reshape(x, (shape[0], self.groups, -1))
+        else:
+            raise ValueError(f"GroupSoftmax takes the second or the last axis, got axis={self.axis}.")
+        return ops.reshape(ops.softmax(grouped, axis=1), shape)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
