@@ -10,7 +10,8 @@ Both nets are a plan of torch modules, named as their module paths: ``BasicConv2
 ``(filters, kernel_size[, stride])`` tuple: ``name.conv`` + ``name.bn`` + ReLU), pools,
 mixed blocks (``{branch name: layers}``, a branch of several layers an ``nn.Sequential``:
 ``branch1.0``, ``branch1.1``, ...; the outputs concatenated in order), and the scaled
-residual blocks (Block35 / Block17 / Block8) or Inception-C's forking branches.
+residual blocks (Block35 / Block17 / Block8) or Inception-C's forking branches. The plans take
+their repeated blocks' counts (SMP's by default), so tests can run a cut-down copy.
 """
 
 import functools
@@ -138,11 +139,18 @@ REDUCTION_B = {
     "branch1": [(256, 1), (256, (1, 7)), (320, (7, 1)), (320, 3, 2)],
     "branch2": [MAX_POOL],
 }
-V4_FEATURES = [
-    (32, 3, 2), (32, 3), (64, 3), MIXED_3A, MIXED_4A, MIXED_5A,
-    *[INCEPTION_A] * 4, REDUCTION_A, *[INCEPTION_B] * 7, REDUCTION_B, *[inception_c] * 3,
-]
-V4_TAPS = (2, 4, 8, 14, 21)  # SMP's _out_indexes into ``features``
+
+
+def inceptionv4_plan(repeats=(4, 7, 3), taps=(2, 4, 8, 14, 21)):
+    """``features.0`` ... with ``repeats`` Inception-A / -B / -C blocks, tapped after the modules at
+    ``taps`` (SMP's ``_out_indexes``: the 3rd of 4 Inception-A, the 4th of 7 Inception-B, the last)."""
+    a, b, c = repeats
+    modules = [
+        (32, 3, 2), (32, 3), (64, 3), MIXED_3A, MIXED_4A, MIXED_5A,
+        *[INCEPTION_A] * a, REDUCTION_A, *[INCEPTION_B] * b, REDUCTION_B, *[inception_c] * c,
+    ]
+    return [entry for i, spec in enumerate(modules) for entry in [(layer_name("features", i), spec)] + ([TAP] if i in taps else [])]
+
 
 # Inception-ResNet-v2's blocks.
 MIXED_5B = {
@@ -181,27 +189,28 @@ def _repeat(name, block, n):
     return [(layer_name(name, i), block) for i in range(n)]
 
 
-PLANS = {
-    "inceptionv4": [
-        entry for i, spec in enumerate(V4_FEATURES)
-        for entry in [(layer_name("features", i), spec)] + ([TAP] if i in V4_TAPS else [])
-    ],
-    "inceptionresnetv2": [
+def inceptionresnetv2_plan(repeats=(10, 20, 9)):
+    """conv2d_1a ... conv2d_7b with ``repeats`` Block35 / Block17 / Block8 (``repeat``, ``repeat_1``,
+    ``repeat_2``), tapped after conv2d_2b, conv2d_4a, repeat, repeat_1 and conv2d_7b."""
+    n35, n17, n8 = repeats
+    return [
         ("conv2d_1a", (32, 3, 2)), ("conv2d_2a", (32, 3)), ("conv2d_2b", (64, 3)), TAP,
         ("maxpool_3a", MAX_POOL), ("conv2d_3b", (80, 1)), ("conv2d_4a", (192, 3)), TAP,
-        ("maxpool_5a", MAX_POOL), ("mixed_5b", MIXED_5B), *_repeat("repeat", BLOCK35, 10), TAP,
-        ("mixed_6a", MIXED_6A), *_repeat("repeat_1", BLOCK17, 20), TAP,
-        ("mixed_7a", MIXED_7A), *_repeat("repeat_2", functools.partial(residual, scale=0.20, branches=BLOCK8_BRANCHES), 9),
+        ("maxpool_5a", MAX_POOL), ("mixed_5b", MIXED_5B), *_repeat("repeat", BLOCK35, n35), TAP,
+        ("mixed_6a", MIXED_6A), *_repeat("repeat_1", BLOCK17, n17), TAP,
+        ("mixed_7a", MIXED_7A), *_repeat("repeat_2", functools.partial(residual, scale=0.20, branches=BLOCK8_BRANCHES), n8),
         ("block8", functools.partial(residual, scale=1.0, branches=BLOCK8_BRANCHES, activate=False)),
         ("conv2d_7b", (1536, 1)), TAP,
-    ],
-}
+    ]
 
 
-def build_inception(x, *, depth, output_stride, data_format, plan):
-    """The features of ``PLANS[plan]``: the input, then the output at each TAP (strides 2 ... 32)."""
+PLANS = {"inceptionv4": inceptionv4_plan, "inceptionresnetv2": inceptionresnetv2_plan}
+
+
+def build_inception(x, *, depth, output_stride, data_format, plan, **sizes):
+    """The features of ``PLANS[plan](**sizes)``: the input, then the output at each TAP (strides 2 ... 32)."""
     features = [x]
-    for entry in PLANS[plan]:
+    for entry in PLANS[plan](**sizes):
         if entry == TAP:
             features.append(x)
         else:

@@ -97,10 +97,14 @@ def port_smp_encoder(reference, name, data_format, **kwargs):
 def register_variant(name, overrides, monkeypatch):
     """Register ``<name>-variant``, a copy of encoder ``name`` with ``overrides`` applied to SMP's
     params and to ours alike (e.g. ``{"layers": [1, 1, 1, 1]}``), in SMP's table and ours for the
-    running test only; returns its name."""
+    running test only; returns its name. An ``"smp_encoder"`` override replaces SMP's encoder class
+    (a subclass of SMP's own taking the other overrides, for an encoder SMP builds without params)."""
     variant = f"{name}-variant"
     entry = smp.encoders.encoders[name]
-    monkeypatch.setitem(smp.encoders.encoders, variant, {**entry, "params": {**copy.deepcopy(entry["params"]), **overrides}})
+    overrides = dict(overrides)
+    smp_class = overrides.pop("smp_encoder", entry["encoder"])
+    smp_entry = {**entry, "encoder": smp_class, "params": {**copy.deepcopy(entry["params"]), **overrides}}
+    monkeypatch.setitem(smp.encoders.encoders, variant, smp_entry)
     ours = ENCODERS[name]
     monkeypatch.setitem(ENCODERS, variant, dataclasses.replace(ours, name=variant, params={**ours.params, **overrides}))
     return variant
