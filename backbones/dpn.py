@@ -144,19 +144,13 @@ DPN_ENCODERS = {
 }
 
 
-def _pretrained_weights(name, revisions):
-    """SMP's smp-hub entries; weights "imagenet+5k" live in ``smp-hub/<name>.imagenet-5k``."""
-    hub = smp_hub(name, {w.replace("+", "-"): rev for w, rev in revisions.items()})
-    return {w: hub[w.replace("+", "-")] for w in revisions}
-
-
 for _name, (_channels, _params, _weights) in DPN_ENCODERS.items():
     registry.register_encoder(
         _name,
         build_dpn,
         out_channels=_channels,
         params=_params,
-        pretrained_weights=_pretrained_weights(_name, _weights),
+        pretrained_weights=smp_hub(_name, _weights),
         preprocessing={w: PREPROCESSING for w in _weights},
         first_conv="features.conv1_1.conv",
         classifier_keys=("last_linear.",),  # SMP's load_state_dict pops last_linear.weight / .bias

@@ -218,12 +218,6 @@ def build_inception(x, *, depth, output_stride, data_format, plan, **sizes):
     return features
 
 
-def _smp_hub(name, revisions):
-    """smp-hub entries; the repos spell a "+" of a weights name "-" (imagenet+background -> imagenet-background)."""
-    entries = smp_hub(name, {w.replace("+", "-"): revision for w, revision in revisions.items()})
-    return {w: entries[w.replace("+", "-")] for w in revisions}
-
-
 # name -> (SMP's out_channels, first conv, the class name in SMP's dilation error, smp-hub revisions)
 INCEPTION_ENCODERS = {
     "inceptionv4": ([3, 64, 192, 384, 1024, 1536], "features.0.conv", "InceptionV4", {
@@ -242,7 +236,7 @@ for _name, (_channels, _first_conv, _title, _revisions) in INCEPTION_ENCODERS.it
         build_inception,
         out_channels=_channels,
         params={"plan": _name},
-        pretrained_weights=_smp_hub(_name, _revisions),
+        pretrained_weights=smp_hub(_name, _revisions),
         # pretrainedmodels' pretrained_settings (SMP <= 0.4's table): the same for both weights.
         preprocessing={w: PREPROCESSING for w in _revisions},
         first_conv=_first_conv,

@@ -119,7 +119,8 @@ def build_resnet(x, *, depth, output_stride, data_format, block, layers, groups=
 
 
 def _hub(name, revisions):
-    return {w: {"repo_id": f"smp-hub/{name}.{w}", "revision": rev} for w, rev in revisions.items()}
+    """SMP's smp-hub entries; the repos spell a "+" of a weights name "-" (imagenet+5k -> smp-hub/<name>.imagenet-5k)."""
+    return {w: {"repo_id": f"smp-hub/{name}.{w.replace('+', '-')}", "revision": rev} for w, rev in revisions.items()}
 
 
 _SMALL = [3, 64, 64, 128, 256, 512]
