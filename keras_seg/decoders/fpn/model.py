@@ -38,6 +38,7 @@ class FPN(SegmentationModel):
         activation=None,
         upsampling=4,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

@@ -31,6 +31,7 @@ class Linknet(SegmentationModel):
         classes=1,
         activation=None,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

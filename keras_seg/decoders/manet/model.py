@@ -34,6 +34,7 @@ class MAnet(SegmentationModel):
         classes=1,
         activation=None,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

@@ -34,6 +34,7 @@ class PSPNet(SegmentationModel):
         activation=None,
         upsampling=8,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

@@ -30,6 +30,7 @@ class Segformer(SegmentationModel):
         activation=None,
         upsampling=4,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

@@ -33,6 +33,7 @@ class Unet(SegmentationModel):
         classes=1,
         activation=None,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,

@@ -31,6 +31,7 @@ class UPerNet(SegmentationModel):
         activation=None,
         upsampling=4,
         aux_params=None,
+        *,
         data_format=None,
         name=None,
         **kwargs,
