@@ -9,6 +9,7 @@ from backbones import inception  # noqa: F401  (registers SMP's inceptionv4 and 
 from backbones import dpn  # noqa: F401  (registers SMP's dpn68, dpn68b, dpn92, dpn98, dpn107, dpn131)
 from backbones import densenet, vgg  # noqa: F401  (register SMP's densenet121..201 and vgg11..vgg19_bn)
 from backbones import senet, sknet  # noqa: F401  (register SMP's se_resnet*/se_resnext*/senet154 and timm-skresnet*/timm-skresnext50_32x4d)
+from backbones import mit  # noqa: F401  (registers SMP's mit_b0..mit_b5)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
 

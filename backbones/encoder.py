@@ -4,6 +4,7 @@ import keras
 
 from backbones import registry
 from backbones.layers import channel_axis, identity, standardize_data_format
+from backbones.layers.transformer import empty_feature
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -13,8 +14,10 @@ class Encoder(keras.Model):
     Attributes: ``out_channels`` (list, one per feature), ``output_stride``
     (``min(output_stride, 2**depth)``, as SMP reports it) and ``depth``. The first
     feature is the input itself (a stride-1 feature of the encoder's own for VGG: the
-    spec's ``input_feature``). Layer names are SMP's torch module paths, so
-    ``weight_ports`` ports SMP encoder checkpoints to it key by key.
+    spec's ``input_feature``); a 0-channel stride-2 feature (``out_channels[1] == 0``, SMP's
+    transformer-style encoders) is an empty map, as SMP's ``torch.empty(B, 0, H // 2, W // 2)``.
+    Layer names are SMP's torch module paths, so ``weight_ports`` ports SMP encoder
+    checkpoints to it key by key.
     """
 
     def __init__(
@@ -36,6 +39,8 @@ class Encoder(keras.Model):
         features = spec.builder(inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec.params)
         if spec.input_feature:
             features = [identity(inputs, name="input_feature")] + list(features[1:])
+        if spec.out_channels[1] == 0:  # no stride-2 feature (transformer-style): SMP's 0-channel dummy
+            features = [features[0], empty_feature(inputs, 2, data_format=data_format, name="empty_stride2")] + list(features[2:])
         outputs = features[: depth + 1]
         dormant = find_dormant_layers(inputs, outputs, features[depth + 1 :])
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
