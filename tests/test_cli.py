@@ -227,16 +227,23 @@ def test_predict_writes_masks_and_overlays_at_input_size(trained, tmp_path, caps
 # -- convert / export / list-encoders ---------------------------------------------------------
 
 
-def test_convert_smp_checkpoint_to_keras(trained, tmp_path, capsys):
-    out = tmp_path / "converted.keras"
-    assert run_cli("convert", trained / "smp", out) == 0
-    converted = training.load_checkpoint(out, compile=False)
-    original = training.load_checkpoint(trained / "model.keras", compile=False)
-    shape = (1, 32, 32, 3) if original.data_format == "channels_last" else (1, 3, 32, 32)
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(converted(x)), keras.ops.convert_to_numpy(original(x)),
-                               atol=1e-5)
-    assert run_cli("convert", trained / "smp", tmp_path / "converted.h5") == 2
+def test_convert_smp_checkpoint_to_keras(tmp_path, capsys):
+    # a folder SMP itself wrote (trained BatchNorm statistics and counters), not one keras-seg wrote
+    from tests.parity import image, run_keras, run_smp, smp_model, trained as trained_module
+
+    reference = trained_module(smp_model("Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8), classes=2))
+    reference.save_pretrained(tmp_path / "smp")
+    x = image((1, 3, 32, 48))
+    expected = run_smp(reference, x)[0]
+    native = cli._default_data_format()
+    other = "channels_last" if native == "channels_first" else "channels_first"
+    for data_format, option in ((native, []), (other, ["--data-format", other])):
+        out = tmp_path / f"{data_format}.keras"
+        assert run_cli("convert", tmp_path / "smp", out, *option) == 0
+        converted = training.load_checkpoint(out, compile=False)
+        assert type(converted).__name__ == "Unet" and converted.data_format == data_format
+        np.testing.assert_allclose(run_keras(converted, x, data_format)[0], expected, atol=1e-4 * np.abs(expected).max())
+    assert run_cli("convert", tmp_path / "smp", tmp_path / "converted.h5") == 2
 
 
 def _broken_checkpoint(trained, folder, name, content):
