@@ -1,11 +1,14 @@
 """Segformer against SMP's Segformer: parity, interop, input check, training and errors."""
 
+import keras
 import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
+import torch
 
 import keras_seg
-from tests.parity import NATIVE_FORMAT, assert_parity, assert_state_dicts_identical, assert_trains, image, smp_model, tmpdir, to_keras
+from tests.parity import (NATIVE_FORMAT, assert_parity, assert_state_dicts_identical, assert_trains, image, relative_error,
+                          run_keras, run_smp, smp_model, tmpdir, to_format, to_keras, trained)
 
 CONFIGS = {
     # ResNet: 5 MLPs, including the stride-2 feature (downsampled to 1/4)
@@ -26,13 +29,34 @@ def test_parity_with_smp(config, data_format):
 
 
 def test_interop_round_trip_bit_identical():
-    reference = smp_model("Segformer", encoder_name="resnet18", encoder_depth=3, decoder_segmentation_channels=16, classes=2, aux_params={"classes": 3})
+    reference = trained(smp_model("Segformer", encoder_name="resnet18", encoder_depth=3, decoder_segmentation_channels=16, classes=2, aux_params={"classes": 3}))
     model = to_keras(reference, "channels_last")
     d = tmpdir()
     model.save_pretrained(d)
     back = smp.from_pretrained(d)
     assert type(back).__name__ == "Segformer"
     assert_state_dicts_identical(reference.state_dict(), back.state_dict())
+
+
+def test_checkpoint_keras_seg_trained_is_smps_model():
+    """Weights that start in keras-seg (its own init, one training step), written with save_pretrained
+    and read by SMP itself: SMP's model holds the same tensors and gives the same outputs (a
+    translator that were wrong both ways would pass the round trip above, not this)."""
+    model = keras_seg.Segformer("resnet18", encoder_depth=3, encoder_weights=None, decoder_segmentation_channels=16,
+                                classes=2, aux_params={"classes": 3}, data_format=NATIVE_FORMAT)
+    x = image((2, 3, 32, 32))
+    targets = [np.random.RandomState(i).rand(*o.shape).astype("float32") for i, o in enumerate(model(to_format(x, NATIVE_FORMAT)))]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=["mse", "mse"])
+    model.train_on_batch(to_format(x, NATIVE_FORMAT), targets)
+    d = tmpdir()
+    model.save_pretrained(d)
+    back = smp.from_pretrained(d).eval()
+    assert type(back).__name__ == "Segformer"
+    ours = model.torch_state_dict()
+    assert int(ours["encoder.bn1.num_batches_tracked"]) == 1  # a trained checkpoint
+    assert_state_dicts_identical({k: torch.from_numpy(np.asarray(v)) for k, v in ours.items()}, back.state_dict())
+    for a, e in zip(run_keras(model, x, NATIVE_FORMAT), run_smp(back, x)):
+        assert a.shape == e.shape and relative_error(a, e) < 1e-4, (a.shape, e.shape)
 
 
 def test_mlp_weights_are_linear_layout():
