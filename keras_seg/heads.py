@@ -2,7 +2,7 @@
 
 import keras
 
-from backbones.layers import channel_axis, conv2d, torch_default_bias_init, torch_default_init
+from backbones.layers import Dense, channel_axis, conv2d, torch_default_bias_init, torch_default_init
 from keras_seg.activations import apply_activation
 from keras_seg.layers import Resize
 
@@ -66,5 +66,5 @@ def classification_head(features, aux_params, data_format, init="smp"):
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     kernel_init, bias_init = head_initializers(init, x.shape[-1])
-    x = keras.layers.Dense(aux_params["classes"], kernel_initializer=kernel_init, bias_initializer=bias_init, name="classification_head-3")(x)
+    x = Dense(aux_params["classes"], kernel_initializer=kernel_init, bias_initializer=bias_init, name="classification_head-3")(x)
     return apply_activation(x, aux_params.get("activation"), "channels_last", name="label_activation")

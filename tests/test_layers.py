@@ -247,3 +247,45 @@ def test_kit_layers_survive_keras_saving(tmp_path):
     x = image((1, 17, 18, 3))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
     assert {type(layer).__name__ for layer in loaded.layers} >= {"SamePad", "ConstantPad", "CeilPad", "GroupSoftmax", "DropPath"}
+
+
+RANDOM_INITIALIZERS = [
+    keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal", seed=1),  # torch_conv_init
+    keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform", seed=2),  # torch_default_init
+    keras.initializers.VarianceScaling(1.0, "fan_avg", "truncated_normal", seed=3),
+    keras.initializers.HeUniform(seed=4),
+    keras.initializers.GlorotUniform(seed=5),
+    keras.initializers.RandomUniform(-0.1, 0.3, seed=6),
+    keras.initializers.RandomNormal(0.5, 0.02, seed=7),
+    keras.initializers.TruncatedNormal(0.0, 0.02, seed=8),
+]
+
+
+@pytest.mark.parametrize("initializer", RANDOM_INITIALIZERS, ids=lambda i: type(i).__name__)
+def test_host_drawn_initial_weights_follow_keras_distributions(initializer):
+    """The kit's layers draw Keras's random initializers with numpy on JAX (eager jax.random
+    compiles per shape): the same distribution as Keras's own draw, reproducible from the seed."""
+    from backbones.layers.initializers import _numpy_draw
+
+    shape = (3, 3, 64, 96)
+    ours = _numpy_draw(initializer, shape)
+    theirs = np.asarray(keras.ops.convert_to_numpy(initializer(shape)), dtype="float64")
+    assert ours.shape == shape
+    np.testing.assert_allclose([ours.mean(), ours.std()], [theirs.mean(), theirs.std()], atol=0.02 * theirs.std() + 1e-6)
+    q = [0.0, 0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0]
+    if isinstance(initializer, (keras.initializers.RandomNormal,)) or getattr(initializer, "distribution", "") == "untruncated_normal":
+        q = q[2:-2]  # an unbounded distribution's far tails are noise
+    np.testing.assert_allclose(np.quantile(ours, q), np.quantile(theirs, q), atol=0.05 * theirs.std())
+    np.testing.assert_array_equal(ours, _numpy_draw(initializer, shape))
+
+
+def test_kit_layers_draw_their_initial_weights_on_the_host_on_jax():
+    layer = L.Conv2D(8, 3, kernel_initializer=keras.initializers.HeUniform(seed=3), name="c")
+    layer.build((None, 5, 5, 4))
+    from backbones.layers.initializers import _numpy_draw
+
+    host = _numpy_draw(keras.initializers.HeUniform(seed=3), (3, 3, 4, 8)).astype("float32")
+    if keras.config.backend() == "jax":
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), host)
+    else:  # the backend's own draw where it is cheap
+        assert not np.array_equal(keras.ops.convert_to_numpy(layer.kernel), host)

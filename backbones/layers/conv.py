@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from backbones.layers.formats import channels
+from backbones.layers.initializers import HostDrawnWeights
 from backbones.layers.padding import pad_for_conv
 
 
@@ -20,7 +21,7 @@ def _add_bias(layer, outputs):
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class Conv2D(keras.layers.Conv2D):
+class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``)."""
 
     def call(self, inputs):
@@ -29,7 +30,7 @@ class Conv2D(keras.layers.Conv2D):
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+class DepthwiseConv2D(HostDrawnWeights, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` with the exact bias add of ``Conv2D`` above."""
 
     def call(self, inputs):
@@ -40,7 +41,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class Conv2DTranspose(keras.layers.Conv2DTranspose):
+class Conv2DTranspose(HostDrawnWeights, keras.layers.Conv2DTranspose):
     """``keras.layers.Conv2DTranspose`` with the exact bias add of ``Conv2D`` above."""
 
     def call(self, inputs):
@@ -49,6 +50,11 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             dilation_rate=self.dilation_rate, data_format=self.data_format,
         )
         return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class Dense(HostDrawnWeights, keras.layers.Dense):
+    """``keras.layers.Dense`` (torch ``nn.Linear``, weight (O, I) as (I, O))."""
 
 
 def _strided_dilated(stride, dilation):

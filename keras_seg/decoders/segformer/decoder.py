@@ -3,14 +3,14 @@ the input, concatenation (deepest first) and a 1x1 Conv2dReLU with BatchNorm."""
 
 import keras
 
-from backbones.layers import channel_axis, layer_name
+from backbones.layers import Dense, channel_axis, layer_name
 from keras_seg.blocks import conv_norm_relu
 from keras_seg.layers import Resize
 
 
 def mlp(x, filters, name, data_format):
     """SMP's MLP: ``nn.Linear`` over the channels of every pixel (a Dense on the channel axis)."""
-    dense = keras.layers.Dense(filters, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=name)
+    dense = Dense(filters, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=name)
     if data_format == "channels_last":
         return dense(x)
     x = keras.layers.Permute((2, 3, 1))(x)
