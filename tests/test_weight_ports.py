@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import keras
 import numpy as np
 import pytest
 import torch
@@ -91,26 +92,93 @@ def test_non_strict_load_warns_and_loads_what_fits():
     np.testing.assert_array_equal(state_dict(model)["encoder.conv1.weight"], state["encoder.conv1.weight"])
 
 
-def test_first_conv_rule():
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="backend-independent: runs with the torch backend")
+@pytest.mark.parametrize("in_channels", [1, 2, 3, 4, 5, 7])
+def test_first_conv_rule_is_smps(in_channels):
+    """adapt_first_conv against SMP's own patch_first_conv (pretrained=True) on a torch conv."""
+    from segmentation_models_pytorch.encoders._utils import patch_first_conv
+
+    torch.manual_seed(in_channels)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    weight = net[0].weight.detach().numpy().copy()
+    patch_first_conv(net, in_channels, pretrained=True)
+    expected = net[0].weight.detach().numpy()
+    assert net[0].in_channels == in_channels and expected.shape == (8, in_channels, 3, 3)
+    np.testing.assert_array_equal(adapt_first_conv(weight, in_channels), expected)
+
+
+def test_first_conv_rule_refuses_other_shapes():
     w = np.random.RandomState(0).rand(4, 3, 3, 3).astype("float32")
-    np.testing.assert_allclose(adapt_first_conv(w, 1), w.sum(1, keepdims=True))
-    np.testing.assert_allclose(adapt_first_conv(w, 2), w[:, :2] * 1.5)
-    np.testing.assert_allclose(adapt_first_conv(w, 4), np.concatenate([w, w[:, :1]], 1) * 0.75)
     with pytest.raises(ValueError, match="O, 3, kh, kw"):
         adapt_first_conv(w[:, :2], 4)
 
 
-def test_save_pretrained_leaves_nothing_half_written(tmp_path, monkeypatch):
-    model = _small_unet()
-    target = tmp_path / "ckpt"
+CHECKPOINT_FILES = ("model.safetensors", "config.json", "README.md")
 
-    def boom(*args, **kwargs):
+
+def _fail_half_way(monkeypatch, name):
+    """Writing ``name`` (or a staging file for it) stops half-way with "disk full": what a full
+    disk or a kill does to a writer that writes the target in place."""
+    import builtins
+
+    import safetensors.numpy
+
+    def half_then_fail(write, data):
+        write(data[: len(data) // 2])
         raise OSError("disk full")
 
-    monkeypatch.setattr("keras_seg.hub.write_safetensors", boom)
-    with pytest.raises(OSError, match="disk full"):
-        model.save_pretrained(target)
-    assert list(target.iterdir()) == []
+    if name == "model.safetensors":
+        def save_file(tensors, path, metadata=None):
+            with builtins.open(path, "wb") as f:
+                half_then_fail(f.write, safetensors.numpy.save(tensors, metadata=metadata))
+
+        monkeypatch.setattr(safetensors.numpy, "save_file", save_file)
+        return
+    real_open = builtins.open
+
+    class HalfFile:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            half_then_fail(self.f.write, data)
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return HalfFile(f) if "w" in mode and name in os.path.basename(os.fspath(file)) else f
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+
+
+@pytest.mark.parametrize("failing", CHECKPOINT_FILES)
+def test_save_pretrained_failure_keeps_the_older_checkpoint(tmp_path, monkeypatch, failing):
+    """An older checkpoint in the target, a later save_pretrained of another model that fails
+    half-way through one file: that file and every file not yet written are the old ones, byte for
+    byte, each file already written is whole, and no staging file is left."""
+    target = tmp_path / "ckpt"
+    _small_unet(classes=1).save_pretrained(target)
+    old = {name: (target / name).read_bytes() for name in CHECKPOINT_FILES}
+    newer = _small_unet(classes=2)
+    newer.save_pretrained(tmp_path / "clean")
+    new = {name: (tmp_path / "clean" / name).read_bytes() for name in CHECKPOINT_FILES}
+    assert all(old[name] != new[name] for name in CHECKPOINT_FILES)
+    with monkeypatch.context() as patch:
+        _fail_half_way(patch, failing)
+        with pytest.raises(OSError, match="disk full"):
+            newer.save_pretrained(target)
+    assert sorted(os.listdir(target)) == sorted(CHECKPOINT_FILES)  # no staging file
+    after = {name: (target / name).read_bytes() for name in CHECKPOINT_FILES}
+    written = CHECKPOINT_FILES[: CHECKPOINT_FILES.index(failing)]
+    for name in CHECKPOINT_FILES:
+        assert after[name] == (new[name] if name in written else old[name]), name
+    if failing == "model.safetensors":  # the checkpoint as a whole is still the older model, and loads
+        assert keras_seg.from_pretrained(target).config["classes"] == 1
 
 
 def test_from_pretrained_errors(tmp_path):
