@@ -55,17 +55,18 @@ class DotProductAttention(keras.layers.Layer):
             raise ValueError(f"DotProductAttention: {channels} channels do not divide into num_heads={self.num_heads}.")
         super().build(input_shapes)
 
-    def _heads(self, t):  # (B, *S, C) -> (B, heads, N, C // heads)
-        t = ops.reshape(t, (ops.shape(t)[0], -1, self.num_heads, t.shape[-1] // self.num_heads))
-        return ops.transpose(t, (0, 2, 1, 3))
+    def _heads(self, t):  # (B, *S, C) -> (B, N, heads, C // heads)
+        return ops.reshape(t, (ops.shape(t)[0], -1, self.num_heads, t.shape[-1] // self.num_heads))
 
     def call(self, inputs):
         q, k, v = inputs
         head_dim = q.shape[-1] // self.num_heads
         scale = self.scale if self.scale is not None else head_dim**-0.5
-        attn = ops.softmax(ops.matmul(self._heads(q), ops.transpose(self._heads(k), (0, 1, 3, 2))) * scale, axis=-1)
-        out = ops.transpose(ops.matmul(attn, self._heads(v)), (0, 2, 1, 3))
-        return ops.reshape(out, ops.shape(q))
+        scores = ops.einsum("bqhd,bkhd->bhqk", self._heads(q), self._heads(k)) * scale
+        # One key token (a small map after MiT's spatial reduction): torch's softmax gives ones, and
+        # Keras's ops.softmax would warn about a size-1 axis.
+        attn = ops.ones_like(scores) if scores.shape[-1] == 1 else ops.softmax(scores, axis=-1)
+        return ops.reshape(ops.einsum("bhqk,bkhd->bqhd", attn, self._heads(v)), ops.shape(q))
 
     def compute_output_shape(self, input_shapes):
         return tuple(input_shapes[0])
