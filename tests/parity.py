@@ -177,6 +177,44 @@ def assert_fit_step(model, x_nchw):
             assert not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path]), v.path
 
 
+def _ks_statistic(a, b):
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
+    grid = np.concatenate([a, b])
+    cdf = lambda s: np.searchsorted(np.sort(s), grid, side="right") / len(s)  # noqa: E731
+    return float(np.abs(cdf(a) - cdf(b)).max())
+
+
+def assert_same_init(model, build_reference, prefixes=("decoder.", "segmentation_head.", "classification_head."),
+                     samples=5, alpha=1e-6):
+    """The initial values of ``model``'s tensors under ``prefixes`` are drawn as SMP's own modules
+    draw theirs: ``build_reference(seed)`` builds the SMP model (its own initialisation code) for
+    ``samples`` seeds, pooled per tensor. A tensor SMP sets to a constant must equal it; any other
+    must vary, and pass a two-sample KS test (level ``alpha``) and a std comparison against the
+    pool (the RNGs differ, so the numbers cannot be compared). Returns the number of tensors."""
+    ours = model.torch_state_dict()
+    pools = {}
+    for seed in range(samples):
+        for key, t in build_reference(seed).state_dict().items():
+            if key.startswith(prefixes) and not key.endswith("num_batches_tracked"):
+                pools.setdefault(key, []).append(t.detach().numpy().astype("float64").ravel())
+    assert pools, prefixes
+    assert {k for k in ours if k.startswith(prefixes) and not k.endswith("num_batches_tracked")} == set(pools)
+    critical = np.sqrt(-np.log(alpha / 2) / 2)
+    for key, pool in pools.items():
+        a, b = np.asarray(ours[key], "float64").ravel(), np.concatenate(pool)
+        if b.min() == b.max():
+            np.testing.assert_array_equal(a, np.full_like(a, b[0]), err_msg=key)
+            continue
+        assert a.min() < a.max() or a.size == 1, f"{key}: constant {a[0]}, SMP's are drawn at random"
+        n, m = a.size, b.size
+        d = _ks_statistic(a, b)
+        assert d < critical * np.sqrt((n + m) / (n * m)), f"{key}: KS statistic {d:.3f} against SMP's initialisation"
+        if n >= 16:  # the std of a uniform/normal sample of n is within ~0.7/sqrt(n) (one sigma) of the true one
+            ratio = a.std() / b.std()
+            assert abs(ratio - 1) < 5 * 0.71 / np.sqrt(n), f"{key}: std {a.std():.4g}, SMP's {b.std():.4g}"
+    return len(pools)
+
+
 def tmpdir():
     return tempfile.mkdtemp(prefix="keras_seg_test_")
 

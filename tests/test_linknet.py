@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
+import torch
 
 import keras_seg
-from tests.parity import assert_fit_step, assert_parity, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras, trained
+from tests.parity import assert_fit_step, assert_parity, assert_same_init, assert_state_dicts_identical, image, smp_model, tmpdir, to_format, to_keras, trained
 
 # SMALL is reused by every non-parity test so that compiled shapes are shared (JAX compiles per shape).
 SMALL = dict(encoder_name="resnet18", encoder_depth=3)
@@ -34,14 +35,16 @@ def test_interop_round_trip_bit_identical():
     assert model.name == "link-resnet18"
 
 
-def test_transposed_conv_keeps_torch_default_init():
-    # SMP's initialize_decoder skips ConvTranspose2d: U(+-1/sqrt(fan_in)) for kernel and bias, fan_in = O*4*4.
-    state = keras_seg.Linknet(**SMALL, encoder_weights=None).torch_state_dict()
-    weight, bias = state["decoder.blocks.0.block.1.0.weight"], state["decoder.blocks.0.block.1.0.bias"]
-    bound = 1 / np.sqrt(weight.shape[1] * 16)
-    assert weight.shape == (32, 32, 4, 4)  # resnet18 at depth 3: 128 // 4
-    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.9 * bound
-    assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0
+def test_initialisation_is_smps():
+    # SMP's initialize_decoder skips ConvTranspose2d (torch's default); kaiming/xavier elsewhere
+    kwargs = dict(**SMALL, classes=8, aux_params={"classes": 8})
+    model = keras_seg.Linknet(**kwargs, encoder_weights=None)
+
+    def reference(seed):
+        torch.manual_seed(seed)
+        return smp.Linknet(**kwargs, encoder_weights=None)
+
+    assert assert_same_init(model, reference) > 10
 
 
 def test_training_step():
