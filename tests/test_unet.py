@@ -8,7 +8,7 @@ import pytest
 import keras_seg
 from tests.parity import (
     NATIVE_FORMAT, assert_parity, assert_state_dicts_identical, assert_trains, image, offline_hub_snapshot, relative_error,
-    run_keras, run_smp, smp_model, tmpdir, to_format, to_keras, trained,
+    run_keras, run_smp, smp_model, tmpdir, to_format, to_keras, to_nchw, trained,
 )
 from weight_ports.hub import WeightsUnavailableError
 
@@ -154,27 +154,45 @@ def test_norm_forms_match_smp(use_norm, data_format):
     assert_parity(reference, image((1, 3, 32, 32)), data_format)
 
 
-@pytest.mark.parametrize("use_norm", ["layernorm", "instancenorm", {"type": "instancenorm", "affine": True}])
-def test_other_norms_load_smp_checkpoints(use_norm, data_format):
+@pytest.mark.parametrize("use_norm", ["layernorm", {"type": "layernorm", "eps": 0.1}, "instancenorm",
+                                      {"type": "instancenorm", "affine": True}])
+def test_other_norms_are_smps_modules(use_norm, data_format):
+    import torch
+    from segmentation_models_pytorch.base.modules import get_norm_layer
+
     kwargs = dict(encoder_name="resnet18", encoder_depth=2, decoder_channels=(16, 8), encoder_weights=None, decoder_use_norm=use_norm)
     model = keras_seg.Unet(**kwargs, data_format=data_format)
+    instancenorm = "instancenorm" in str(use_norm)
     if use_norm == "instancenorm":
         # SMP 0.6.0 cannot build this: its initializer fills the absent affine weight.
         with pytest.raises(AttributeError):
             smp.Unet(**kwargs)
         assert not any(".conv1.1." in k for k in model.torch_state_dict())
-    else:
+    elif not instancenorm:
         reference = smp.Unet(**kwargs)
         assert set(model.torch_state_dict()) == set(reference.state_dict())
+    # The norm's values against SMP's own norm module (get_norm_layer), on the conv output the model feeds it.
+    # SMP applies nn.LayerNorm(C) to NCHW (its last, width axis; it only runs when W == C); keras-seg
+    # normalises over channels, which is SMP's module on the channels-last tensor (as SMP's LayerNorm2d does).
+    names = [layer.name for layer in model.layers]
+    norm_layer = model.get_layer("decoder-blocks-1-conv1-1")
+    relu = next(layer for layer in model.layers[names.index(norm_layer.name):] if isinstance(layer, keras.layers.ReLU))
+    rng = np.random.RandomState(3)
+    for weight in norm_layer.weights:  # non-default affine parameters
+        weight.assign(rng.rand(*weight.shape).astype("float32") + 0.5)
+    probe = keras.Model(model.input, [model.get_layer("decoder-blocks-1-conv1-0").output, relu.input])
+    x, y = (to_nchw(t, data_format) for t in probe(to_format(image((2, 3, 32, 32)), data_format)))
+    reference_norm = get_norm_layer(use_norm, x.shape[1]).eval()
+    assert type(reference_norm).__name__ == ("InstanceNorm2d" if instancenorm else "LayerNorm")
+    state = {k.rsplit(".", 1)[1]: torch.from_numpy(v) for k, v in model.torch_state_dict().items()
+             if k.startswith("decoder.blocks.1.conv1.1.")}
+    reference_norm.load_state_dict(state)  # strict: the same affine parameters, or none
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        expected = (reference_norm(t) if instancenorm else reference_norm(t.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)).numpy()
+    assert relative_error(y, expected) < 1e-4
     out = keras.ops.convert_to_numpy(model(to_format(image((2, 3, 32, 32)), data_format)))
     assert np.all(np.isfinite(out))
-    if use_norm == "layernorm":  # normalised over channels at each pixel
-        features = model.get_layer("decoder-blocks-1-conv1-1").input
-        probe = keras.Model(model.input, [features, model.get_layer("decoder-blocks-1-conv1-1").output])
-        x, y = (keras.ops.convert_to_numpy(t) for t in probe(to_format(image((2, 3, 32, 32)), data_format)))
-        # the layer sees channels_last tensors in both formats (channels_first permutes around it)
-        expected = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
-        np.testing.assert_allclose(y, expected, atol=1e-4)
 
 
 def test_scse_needs_enough_channels():
