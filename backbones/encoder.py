@@ -3,8 +3,7 @@
 import keras
 
 from backbones import registry
-from backbones.layers import channel_axis, identity, standardize_data_format
-from backbones.layers.transformer import empty_feature
+from backbones.layers import channel_axis, empty_feature, identity, standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")

@@ -23,8 +23,20 @@ import keras
 import numpy as np
 
 from backbones import registry
-from backbones.layers import activation, conv2d, depthwise_conv2d, drop_path, layer_name, layer_norm, split_channels, torch_conv_init
-from backbones.layers.transformer import dot_product_attention, from_channels_last, linear, to_channels_last
+from backbones.layers import (
+    activation,
+    conv2d,
+    depthwise_conv2d,
+    dot_product_attention,
+    drop_path,
+    from_channels_last,
+    layer_name,
+    layer_norm,
+    linear,
+    split_channels,
+    to_channels_last,
+    torch_conv_init,
+)
 from backbones.resnet import IMAGENET_PREPROCESSING
 
 NORM_EPS = 1e-6  # SMP's norm_layer=partial(LayerNorm, eps=1e-6)

@@ -6,7 +6,9 @@ and 8 heads, SMP's 0-channel stride-2 dummy; dilated stages 3 and 4 at output st
 block counts, which the layout and registry checks cover for every name.
 """
 
+import numpy as np
 import pytest
+import segmentation_models_pytorch as smp
 import torch
 from segmentation_models_pytorch.encoders.mix_transformer import Block, LayerNorm
 
@@ -16,6 +18,7 @@ from backbones.mit import DROP_PATH_RATE, MLP_RATIO, NORM_EPS, TORCH_LN_EPS, dro
 from backbones.resnet import IMAGENET_PREPROCESSING
 from tests.encoder_conformance import EncoderFamily, assert_features_match, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image
+from weight_ports.translate import state_dict
 
 MITS = [f"mit_b{i}" for i in range(6)]
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent: checked on the torch backend")
@@ -86,3 +89,17 @@ def test_any_input_size(data_format):
     assert tuple(encoder.inputs[0].shape[1:]) == ((None, None, 3) if data_format == "channels_last" else (3, None, None))
     for size in [(45, 37), (64, 96)]:
         assert_features_match(reference, encoder, image((1, 3, *size)), data_format)
+
+
+@torch_only
+def test_initialisation_matches_smp():
+    """Random-weight mit_b0 draws from MiT's own init: trunc-normal 0.02 Linears, normal(0, sqrt(2 /
+    fan_out)) convs, zero biases, LayerNorms 1 / 0. Constant tensors equal SMP's, the rest have its std."""
+    theirs = {k: v.numpy() for k, v in smp.encoders.get_encoder("mit_b0").state_dict().items()}
+    ours = state_dict(backbones.get_encoder("mit_b0"))
+    assert set(ours) == set(theirs)
+    for key, expected in theirs.items():
+        if expected.std() == 0:
+            np.testing.assert_array_equal(ours[key], expected, err_msg=key)
+        else:  # every such tensor has 1024 elements or more: std within 20%
+            assert abs(ours[key].std() / expected.std() - 1) < 0.2, (key, ours[key].std(), expected.std())

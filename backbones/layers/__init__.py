@@ -35,6 +35,16 @@ from backbones.layers.padding import (
 )
 from backbones.layers.pooling import avg_pool, global_avg_pool, max_pool
 from backbones.layers.regularization import DropPath, drop_path
+from backbones.layers.transformer import (
+    DotProductAttention,
+    EmptyFeature,
+    dot_product_attention,
+    empty_feature,
+    from_channels_last,
+    linear,
+    to_channels_last,
+    trunc_normal_init,
+)
 from weight_ports.naming import layer_name
 
 __all__ = [
@@ -44,4 +54,6 @@ __all__ = [
     "max_pool", "move_channels_back", "move_channels_last", "pad", "pad_for_conv", "relu", "same_padding_equivalent", "separable_conv2d", "spatial_axes", "split_channels",
     "squeeze_excite", "standardize_data_format", "static_same_padding", "torch_conv_init", "torch_decoder_init",
     "torch_default_bias_init", "torch_default_init",
+    "DotProductAttention", "EmptyFeature", "dot_product_attention", "empty_feature", "from_channels_last", "linear",
+    "to_channels_last", "trunc_normal_init",
 ]
