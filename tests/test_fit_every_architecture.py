@@ -1,5 +1,14 @@
-"""model.fit / evaluate / predict for every architecture with keras_seg losses and metrics."""
+"""model.fit / evaluate / predict for every architecture with keras_seg losses and metrics.
 
+One fit per architecture, on one fixed batch of the synthetic set (a learnable toy task):
+three steps of SMP-style training must lower the loss, and update every trainable variable
+(Adam moves each one that gets a non-zero gradient, so one left as it was got none). The one
+exception is exact: the bias of a conv feeding only a training-mode BatchNorm, which subtracts the
+batch mean, has a zero gradient in exact arithmetic (SMP's PAN gets 0.0 in torch for its FPA's
+1-channel convs at 1x1 too); rounding leaves it zero or tiny.
+"""
+
+import keras
 import numpy as np
 import pytest
 
@@ -8,21 +17,38 @@ from keras_seg import training
 from keras_seg.data import SegmentationDataLoader, SyntheticSegmentation
 from tests.arch_configs import ARCH_CONFIGS, INPUT_SIZES
 
+STEPS = 3  # epochs of one batch each
+
+
+def _bias_before_batchnorm(model, variable):
+    """``variable`` is the bias of a conv whose output goes to BatchNorms only."""
+    layer = next((l for l in model.layers if getattr(l, "bias", None) is variable), None)
+    consumers = [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+    return (isinstance(layer, keras.layers.Conv2D) and consumers
+            and all(isinstance(c, keras.layers.BatchNormalization) for c in consumers))
+
 
 @pytest.mark.parametrize("arch", sorted(ARCH_CONFIGS))
 def test_fit_evaluate_predict(arch):
     size = INPUT_SIZES.get(arch, 64)
     # classes=4: the synthetic multiclass set's labels are 0..3 (the losses refuse others on eager torch)
     model = keras_seg.create_model(arch, encoder_name="resnet18", encoder_weights=None, classes=4, **ARCH_CONFIGS[arch])
-    training.compile_for(model, "multiclass", metrics=["iou"])  # Dice + cross-entropy, stateful IoU
+    training.compile_for(model, "multiclass", metrics=["iou"])  # Dice + cross-entropy, stateful IoU, Adam 1e-3
     data = SegmentationDataLoader(
-        SyntheticSegmentation(4, size, mode="multiclass", max_shapes=2), batch_size=2, mode="multiclass", classes=4,
+        SyntheticSegmentation(2, size, mode="multiclass", max_shapes=2), batch_size=2, mode="multiclass", classes=4,
         data_format=model.data_format,
     )
-    history = model.fit(data, epochs=1, verbose=0).history
-    assert np.isfinite(history["loss"][0]) and 0.0 <= history["iou"][0] <= 1.0
+    assert len(data) == 1  # the same batch every step
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    history = model.fit(data, epochs=STEPS, verbose=0).history
+    losses = history["loss"]
+    assert np.all(np.isfinite(losses)) and all(0.0 <= iou <= 1.0 for iou in history["iou"])
+    assert losses[-1] < losses[0], f"{arch}: the loss did not fall on a fixed batch: {losses}"
+    unchanged = [v.path for v, b in zip(model.trainable_variables, before)
+                 if np.array_equal(keras.ops.convert_to_numpy(v), b) and not _bias_before_batchnorm(model, v)]
+    assert unchanged == [], f"{arch}: {len(unchanged)} trainable variable(s) got no gradient: {unchanged[:10]}"
     scores = model.evaluate(data, verbose=0, return_dict=True)
     assert np.isfinite(scores["loss"]) and 0.0 <= scores["iou"] <= 1.0
     out = model.predict(data, verbose=0)
-    expected = (4, size, size, 4) if model.data_format == "channels_last" else (4, 4, size, size)
+    expected = (2, size, size, 4) if model.data_format == "channels_last" else (2, 4, size, size)
     assert out.shape == expected and np.all(np.isfinite(out))
