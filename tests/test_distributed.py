@@ -28,28 +28,46 @@ COMMON = """
     from keras_seg import training
     from keras_seg.data import SegmentationDataLoader, SyntheticSegmentation
 
-    TINY = dict(encoder_name="resnet18", encoder_depth=2, encoder_weights=None, decoder_channels=(16, 8), classes=1)
+    # No BatchNorm in training mode (decoder without norm, encoder frozen: its BatchNorms use their
+    # statistics), so two replicas' half batches give exactly the full batch's mean gradient.
+    TINY = dict(encoder_name="resnet18", encoder_depth=2, encoder_weights=None, decoder_channels=(16, 8), classes=1,
+                decoder_use_norm=False)
     data = SegmentationDataLoader(SyntheticSegmentation(8, 32), 4, drop_remainder=True)
 
     def run(devices=None):
         keras.utils.set_random_seed(0)
         with training.data_parallel(devices) as replicas:
             model = keras_seg.Unet(**TINY)
-            training.compile_for(model, "binary", metrics=["iou"], optimizer=keras.optimizers.SGD(0.0))
+            model.freeze_encoder()
+            model.compile(optimizer=keras.optimizers.SGD(0.5), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+            before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
             loss = model.evaluate(data, verbose=0, return_dict=True)["loss"]
             history = model.fit(data, epochs=1, verbose=0).history
-        return replicas, model, loss, history
+            updates = [keras.ops.convert_to_numpy(v) - b for v, b in zip(model.trainable_variables, before)]
+        return replicas, model, loss, history, updates
+
+    def assert_same_training(parallel, single):
+        # the same loss before, and the same weight updates after two SGD steps, within 1e-4 of their scale
+        (_, _, loss, history, updates), (_, _, loss1, history1, updates1) = parallel, single
+        assert abs(loss - loss1) < 1e-5 * abs(loss1), (loss, loss1)
+        assert abs(history["loss"][0] - history1["loss"][0]) < 1e-5 * abs(history1["loss"][0]), (history, history1)
+        assert len(updates) == len(updates1) > 0
+        for u, u1 in zip(updates, updates1):
+            scale = np.abs(u1).max()
+            assert scale > 0 and np.abs(u - u1).max() < 1e-4 * scale, (np.abs(u - u1).max(), scale)
 """
 
 JAX_SCRIPT = COMMON + """
     import jax
     assert len(jax.devices()) == 2, jax.devices()
-    replicas, model, loss, history = run()
+    parallel = run()
+    replicas, model = parallel[:2]
     assert replicas.num_replicas == 2, replicas
     assert "batch" in str(model.trainable_weights[0].value.sharding.mesh), model.trainable_weights[0].value.sharding
-    _, _, single, _ = run(jax.devices()[:1])
-    assert abs(loss - single) < 1e-4, (loss, single)
-    assert np.isfinite(history["loss"][0])
+    single = run(jax.devices()[:1])
+    assert single[0].num_replicas == 1
+    assert_same_training(parallel, single)
+    loss = parallel[2]
 
     from keras_seg import cli
     out = sys.argv[1]
@@ -58,7 +76,7 @@ JAX_SCRIPT = COMMON + """
                      "--metrics", "iou", "--data-parallel", "--verbose", "0"])
     assert code == 0, code
     assert os.path.exists(os.path.join(out, "model.keras"))
-    print("OK", replicas, loss, single)
+    print("OK", replicas, loss)
 """
 
 TF_SCRIPT = """
@@ -66,14 +84,14 @@ TF_SCRIPT = """
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 """ + COMMON + """
-    replicas, model, loss, history = run(["/cpu:0", "/cpu:1"])
+    parallel = run(["/cpu:0", "/cpu:1"])
+    replicas, model = parallel[:2]
     assert replicas.num_replicas == 2, replicas
     assert type(model.trainable_weights[0].value).__name__ == "MirroredVariable"
-    _, _, single, _ = run(["/cpu:0"])
-    # Dice is a ratio per replica's half batch, so only close (Keras's own losses match exactly)
-    assert abs(loss - single) < 0.05 * single, (loss, single)
-    assert np.isfinite(history["loss"][0])
-    print("OK", replicas, loss, single)
+    single = run(["/cpu:0"])
+    assert single[0].num_replicas == 1
+    assert_same_training(parallel, single)
+    print("OK", replicas, parallel[2])
 """
 
 
