@@ -1,5 +1,6 @@
 """Process-level behaviour, tested in subprocesses (a crash there is a failure, not a dead runner):
-import order with triton (SMP) on TensorFlow, and the keras-seg console free of TensorFlow's log lines.
+import order with triton (SMP) on TensorFlow, oneDNN turned on before TensorFlow loads, and the
+keras-seg console free of TensorFlow's log lines.
 
 Each subprocess sets KERAS_BACKEND=tensorflow itself, so these run once, in the TensorFlow pass.
 """
@@ -19,9 +20,10 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="backend-independent subprocesses: run once, with the TensorFlow tests")
 
 
-def run_python(args, **env):
-    """``python ARGS`` from the repository root with KERAS_BACKEND=tensorflow and no log-level setting."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
+def run_python(args, unset=(), **env):
+    """``python ARGS`` from the repository root with KERAS_BACKEND=tensorflow and no log-level setting
+    (nor the variables named in ``unset``)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST", *unset)}
     environ.update(KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT, **env)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
@@ -31,6 +33,29 @@ def test_importing_smp_after_keras_seg_does_not_crash():
     pytest.importorskip("segmentation_models_pytorch")
     result = run_python(["-c", "import keras_seg, segmentation_models_pytorch, tensorflow; print('alive')"])
     assert result.returncode == 0 and result.stdout.strip() == "alive", (result.returncode, result.stderr[-2000:])
+
+
+# Prints TF_ENABLE_ONEDNN_OPTS after `import keras_seg` and as it was when TensorFlow began to load.
+ONEDNN_PROBE = """
+import os, sys
+seen = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" and not seen:
+            seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+sys.meta_path.insert(0, Watch())
+import keras_seg
+print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), seen)
+"""
+
+
+@pytest.mark.parametrize("value, expected", [(None, "1"), ("0", "0")])
+def test_import_turns_onednn_on_before_tensorflow_unless_set(value, expected):
+    # conftest sets the variable for the test process itself, so only a fresh process shows this
+    env = {} if value is None else {"TF_ENABLE_ONEDNN_OPTS": value}
+    result = run_python(["-c", ONEDNN_PROBE], unset=("TF_ENABLE_ONEDNN_OPTS",), **env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == f"{expected} [{expected!r}]", result.stdout
 
 
 def test_keras_seg_command_hides_tensorflow_log_lines_unless_asked():
