@@ -29,12 +29,12 @@ from backbones.layers import (
     depthwise_conv2d,
     dot_product_attention,
     drop_path,
-    from_channels_last,
     layer_name,
     layer_norm,
     linear,
+    move_channels_back,
+    move_channels_last,
     split_channels,
-    to_channels_last,
     torch_conv_init,
 )
 from backbones.resnet import IMAGENET_PREPROCESSING
@@ -117,11 +117,11 @@ def build_mit(x, *, depth, output_stride, data_format, embed_dims, num_heads, de
             x, dim, kernel, layer_name(f"patch_embed{s}", "proj"), data_format=data_format, stride=stride, padding=padding,
             dilation=dilation, kernel_initializer=conv_init(),
         )
-        x = layer_norm(to_channels_last(x, data_format), layer_name(f"patch_embed{s}", "norm"), eps=TORCH_LN_EPS)
+        x = layer_norm(move_channels_last(x, data_format), layer_name(f"patch_embed{s}", "norm"), eps=TORCH_LN_EPS)
         for j in range(n):
             x = block(x, dim, heads, sr_ratio, rate, drops[cur + j], layer_name(f"block{s}", j))
         cur += n
-        x = from_channels_last(layer_norm(x, f"norm{s}", eps=NORM_EPS), data_format)
+        x = move_channels_back(layer_norm(x, f"norm{s}", eps=NORM_EPS), data_format)
         features.append(x)
     return features
 

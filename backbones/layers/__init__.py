@@ -40,9 +40,7 @@ from backbones.layers.transformer import (
     EmptyFeature,
     dot_product_attention,
     empty_feature,
-    from_channels_last,
     linear,
-    to_channels_last,
     trunc_normal_init,
 )
 from weight_ports.naming import layer_name
@@ -54,6 +52,5 @@ __all__ = [
     "max_pool", "move_channels_back", "move_channels_last", "pad", "pad_for_conv", "relu", "same_padding_equivalent", "separable_conv2d", "spatial_axes", "split_channels",
     "squeeze_excite", "standardize_data_format", "static_same_padding", "torch_conv_init", "torch_decoder_init",
     "torch_default_bias_init", "torch_default_init",
-    "DotProductAttention", "EmptyFeature", "dot_product_attention", "empty_feature", "from_channels_last", "linear",
-    "to_channels_last", "trunc_normal_init",
+    "DotProductAttention", "EmptyFeature", "dot_product_attention", "empty_feature", "linear", "trunc_normal_init",
 ]

@@ -1,5 +1,6 @@
 """Vision-transformer pieces: torch ``nn.Linear`` over channels, multi-head scaled dot-product
-attention, channels-last views of image maps, and SMP's 0-channel placeholder feature.
+attention, and SMP's 0-channel placeholder feature (channels-last views of image maps are
+``formats.move_channels_last`` / ``move_channels_back``).
 
 Transformer blocks work on the channels of every token; here a token map is kept as an image
 ``(B, H, W, C)`` (or ``(B, N, C)``): a Linear is a Dense on the last axis, LayerNorm normalises
@@ -8,6 +9,8 @@ the last axis, and convs inside blocks run channels_last, whatever the model's d
 
 import keras
 from keras import ops
+
+from backbones.layers.conv import Dense
 
 
 def trunc_normal_init(std=0.02):
@@ -20,20 +23,10 @@ def trunc_normal_init(std=0.02):
 def linear(x, units, name, *, use_bias=True, kernel_initializer=None, bias_initializer="zeros"):
     """torch ``nn.Linear(C, units)`` on the last axis, named ``name`` (weight (O, I) <-> kernel (I, O));
     timm's ViT init (trunc-normal 0.02 weight, zero bias) unless told otherwise."""
-    return keras.layers.Dense(
+    return Dense(
         units, use_bias=use_bias, kernel_initializer=kernel_initializer or trunc_normal_init(),
         bias_initializer=bias_initializer, name=name,
     )(x)
-
-
-def to_channels_last(x, data_format):
-    """An image map in ``data_format`` viewed as ``(B, H, W, C)`` (a Permute for channels_first)."""
-    return keras.layers.Permute((2, 3, 1))(x) if data_format == "channels_first" else x
-
-
-def from_channels_last(x, data_format):
-    """The inverse of ``to_channels_last``."""
-    return keras.layers.Permute((3, 1, 2))(x) if data_format == "channels_first" else x
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -115,6 +108,5 @@ def empty_feature(x, stride, *, data_format, name=None):
 
 
 __all__ = [
-    "DotProductAttention", "EmptyFeature", "dot_product_attention", "empty_feature", "from_channels_last", "linear",
-    "to_channels_last", "trunc_normal_init",
+    "DotProductAttention", "EmptyFeature", "dot_product_attention", "empty_feature", "linear", "trunc_normal_init",
 ]

@@ -3,7 +3,7 @@ the input, concatenation (deepest first) and a 1x1 Conv2dReLU with BatchNorm."""
 
 import keras
 
-from backbones.layers import Dense, channel_axis, layer_name
+from backbones.layers import Dense, channel_axis, layer_name, move_channels_back, move_channels_last
 from keras_seg.blocks import conv_norm_relu
 from keras_seg.layers import Resize
 
@@ -11,10 +11,7 @@ from keras_seg.layers import Resize
 def mlp(x, filters, name, data_format):
     """SMP's MLP: ``nn.Linear`` over the channels of every pixel (a Dense on the channel axis)."""
     dense = Dense(filters, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=name)
-    if data_format == "channels_last":
-        return dense(x)
-    x = keras.layers.Permute((2, 3, 1))(x)
-    return keras.layers.Permute((3, 1, 2))(dense(x))
+    return move_channels_back(dense(move_channels_last(x, data_format)), data_format)
 
 
 def segformer_decoder(features, dormant, *, encoder_channels, segmentation_channels, data_format, prefix="decoder"):
