@@ -1,6 +1,5 @@
 """Linknet against SMP's Linknet: parity (transposed convs), interop, init, training, input check, errors."""
 
-import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 import torch
