@@ -380,7 +380,7 @@ def train_run(args, demo=False):
     """
     import keras
 
-    from keras_seg import training
+    from keras_seg import optimizers, training
     from keras_seg.data import SegmentationDataLoader, augment, write_text
 
     _check_names(args.arch, args.encoder)
@@ -426,7 +426,7 @@ def train_run(args, demo=False):
             model.freeze_encoder()
         steps = args.epochs * len(train_loader)
         lr = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1)) if args.cosine else args.lr
-        training.compile_for(model, mode, optimizer=keras.optimizers.Adam(lr), metrics=args.metrics,
+        training.compile_for(model, mode, optimizer=optimizers.TorchAdam(lr), metrics=args.metrics,
                              ignore_index=args.ignore_index)
         if clear_checkpoints:  # an earlier demo's: a demo always starts fresh
             shutil.rmtree(ckpt_dir)

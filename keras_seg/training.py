@@ -21,6 +21,7 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_seg import optimizers
 from keras_seg.data.io import atomic_path, remove_stale_temporaries, write_text
 from keras_seg.data.synthetic import check_mode
 
@@ -191,7 +192,8 @@ def compile_for(
     loss: a loss object (default: Dice + BCE / CE from ``keras_seg.losses``).
     metrics: a list of metric objects, or of names among ``METRIC_NAMES`` (default:
         all of IoU, F1, accuracy, precision, recall, from ``keras_seg.metrics``).
-    optimizer: name or instance; ``learning_rate`` applies to a name.
+    optimizer: name or instance; ``learning_rate`` applies to a name ("adam" is torch's Adam,
+        ``keras_seg.optimizers.TorchAdam``; other names are Keras's optimizers).
     Returns the model. Recompile after ``freeze_encoder`` / ``unfreeze_encoder``.
     """
     mode = check_mode(mode or infer_mode(model))
@@ -210,7 +212,7 @@ def compile_for(
         metrics = default_metrics(mode, classes, from_logits, threshold, data_format, names=metrics,
                                   ignore_index=ignore_index)
     if isinstance(optimizer, str):
-        optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
+        optimizer = optimizers.get(optimizer, learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)
     return model
 
