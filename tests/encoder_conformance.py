@@ -46,6 +46,7 @@ from tests.parity import (
     BACKEND,
     assert_state_dicts_identical,
     image,
+    infer,
     offline_hub_snapshot,
     randomize_batchnorm,
     relative_error,
@@ -79,7 +80,7 @@ def assert_features_match(reference, encoder, x_nchw, data_format, tol=1e-4):
     """Every feature of ``encoder`` equals ``reference``'s within ``tol`` of its scale."""
     with torch.inference_mode():
         expected = [f.numpy() for f in reference(torch.from_numpy(x_nchw))]
-    actual = [to_nchw(f, data_format) for f in encoder(to_format(x_nchw, data_format), training=False)]
+    actual = [to_nchw(f, data_format) for f in infer(encoder, to_format(x_nchw, data_format))]
     assert len(actual) == len(expected)
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert a.shape == e.shape, (i, a.shape, e.shape)

@@ -79,8 +79,16 @@ def run_smp(model, x_nchw):
     return [o.numpy() for o in outs]
 
 
+def infer(model, x):
+    """``model(x)`` in inference mode; on JAX as one compiled call (eager JAX compiles every op for
+    every new shape: a densenet121's features took 200 s eagerly on 2 cores)."""
+    if BACKEND == "jax":
+        return model.predict_on_batch(x)
+    return model(x, training=False)
+
+
 def run_keras(model, x_nchw, data_format):
-    out = model(to_format(x_nchw, data_format), training=False)
+    out = infer(model, to_format(x_nchw, data_format))
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [to_nchw(o, data_format) for o in outs]
 
@@ -115,8 +123,9 @@ def assert_state_dicts_identical(a, b):
 NATIVE_FORMAT = "channels_first" if BACKEND == "torch" else "channels_last"
 
 
-def train_step_gradients(model, x, y):
-    """One loss/gradient computation; returns the gradient arrays (per backend)."""
+def train_step_gradients(model, x, y, aligned=False):
+    """One loss/gradient computation; returns the gradient arrays (per backend): those that exist,
+    or with ``aligned`` one per trainable variable (None where a variable gets no gradient)."""
     loss_fn = keras.losses.MeanSquaredError()
     if BACKEND == "tensorflow":
         import tensorflow as tf
@@ -126,7 +135,7 @@ def train_step_gradients(model, x, y):
             out = out[0] if isinstance(out, (list, tuple)) else out
             loss = loss_fn(y, out)
         grads = tape.gradient(loss, model.trainable_variables)
-        return [keras.ops.convert_to_numpy(g) for g in grads if g is not None]
+        return [None if g is None else keras.ops.convert_to_numpy(g) for g in grads if aligned or g is not None]
     if BACKEND == "jax":
         import jax
 
@@ -144,7 +153,8 @@ def train_step_gradients(model, x, y):
     out = out[0] if isinstance(out, (list, tuple)) else out
     loss = loss_fn(y, out)
     loss.backward()
-    return [v.value.grad.cpu().numpy() for v in model.trainable_variables if v.value.grad is not None]
+    return [None if v.value.grad is None else v.value.grad.cpu().numpy() for v in model.trainable_variables
+            if aligned or v.value.grad is not None]
 
 
 def assert_trains(model, x_nchw, data_format):
