@@ -49,8 +49,9 @@ def test_export_overwrite_replaces_only_a_previous_export_of_the_same_format(tmp
 
 
 # channels_first models export through a channels_last twin between two transposes; that path is
-# checked on architectures with plain, dilated and separable-dilated convolutions.
-CHANNELS_FIRST_EXPORTS = ("unet", "deeplabv3plus", "pan")
+# checked on DeepLabV3+, which has plain, dilated (its OS16 encoder) and separable-dilated convolutions
+# (CI time: PAN's channels_first export alone took 86 s, Unet's 39 s).
+CHANNELS_FIRST_EXPORTS = ("deeplabv3plus",)
 EXPORT_CASES = [(arch, "channels_last") for arch in sorted(ARCH_CONFIGS)] + [(arch, "channels_first") for arch in CHANNELS_FIRST_EXPORTS]
 
 
