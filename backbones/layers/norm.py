@@ -34,11 +34,9 @@ class BatchNorm(keras.layers.BatchNormalization):
         if not (training and self.trainable) or mask is not None or self.renorm:
             return super().call(inputs, training=training, mask=mask)
         inputs = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance = _moments(inputs, self._reduction_axes)
         count = self.num_batches_tracked + 1
         self.num_batches_tracked.assign(count)
-        if _torch_fused(self, inputs):
-            return ops.cast(self._torch_training_call(inputs), self.compute_dtype)
-        mean, variance = _moments(inputs, self._reduction_axes)
         if self.cumulative:
             factor = 1.0 / ops.cast(count, inputs.dtype)
         else:
@@ -55,33 +53,8 @@ class BatchNorm(keras.layers.BatchNormalization):
         outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon)
         return ops.cast(outputs, self.compute_dtype)
 
-    def _torch_training_call(self, inputs):
-        """torch's own fused ``batch_norm`` (what SMP runs): the same numbers, its running-statistics
-        update in place, and on the CPU its double-precision sums, which our float32 reductions
-        lack (10 SGD steps of a Unet++ drifted 1e-3 from SMP-float64 instead of SMP-float32's 2e-4)."""
-        import torch
-
-        x = inputs if self.axis in (1, -3) and len(inputs.shape) == 4 else torch.movedim(inputs, self.axis, 1)
-        outputs = torch.nn.functional.batch_norm(
-            x, self.moving_mean.value, self.moving_variance.value,
-            self.gamma.value if self.scale else None, self.beta.value if self.center else None,
-            training=True, momentum=1.0 - self.momentum, eps=self.epsilon,
-        )
-        return outputs if x is inputs else torch.movedim(outputs, 1, self.axis)
-
     def get_config(self):
         return {**super().get_config(), "cumulative": self.cumulative}
-
-
-def _torch_fused(layer, inputs):
-    """Whether ``layer`` trains through torch's fused batch_norm: the torch backend, float32
-    statistics, an exponential average, and variables it may update in place."""
-    from keras.src.backend.common.stateless_scope import in_stateless_scope
-
-    return (
-        keras.config.backend() == "torch" and not layer.cumulative and not in_stateless_scope()
-        and layer.moving_mean.dtype == "float32" and keras.backend.standardize_dtype(inputs.dtype) == "float32"
-    )
 
 
 def _moments(x, axes):
