@@ -9,6 +9,7 @@ from timm.layers import Conv2dSame, DropPath as TimmDropPath, SEModule
 from timm.layers.pool2d_same import MaxPool2dSame
 
 from backbones import layers as L
+from backbones.layers.initializers import _host_drawable, _numpy_draw
 from tests.parity import image, relative_error, to_format, to_nchw
 from weight_ports.translate import load_state_dict
 
@@ -265,9 +266,8 @@ RANDOM_INITIALIZERS = [
 def test_host_drawn_initial_weights_follow_keras_distributions(initializer):
     """The kit's layers draw Keras's random initializers with numpy on JAX (eager jax.random
     compiles per shape): the same distribution as Keras's own draw, reproducible from the seed."""
-    from backbones.layers.initializers import _numpy_draw
-
     shape = (3, 3, 64, 96)
+    assert _host_drawable(initializer)
     ours = _numpy_draw(initializer, shape)
     theirs = np.asarray(keras.ops.convert_to_numpy(initializer(shape)), dtype="float64")
     assert ours.shape == shape
@@ -282,8 +282,6 @@ def test_host_drawn_initial_weights_follow_keras_distributions(initializer):
 def test_kit_layers_draw_their_initial_weights_on_the_host_on_jax():
     layer = L.Conv2D(8, 3, kernel_initializer=keras.initializers.HeUniform(seed=3), name="c")
     layer.build((None, 5, 5, 4))
-    from backbones.layers.initializers import _numpy_draw
-
     host = _numpy_draw(keras.initializers.HeUniform(seed=3), (3, 3, 4, 8)).astype("float32")
     if keras.config.backend() == "jax":
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), host)

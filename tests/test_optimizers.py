@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from keras_seg import optimizers, training
+from keras_seg import optimizers
 from tests.parity import relative_error
 
 SETTINGS = [
@@ -67,8 +67,7 @@ def test_torch_adam_config_round_trip_and_errors():
         optimizers.TorchAdam(weight_decay=-1.0)
 
 
-def test_compile_for_adam_is_torch_adam():
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 1)])
-    model.classes = 1
+def test_optimizer_names():
+    """The names compile_for and the CLI take: "adam" is torch's Adam, the others Keras's."""
     assert isinstance(optimizers.get("adam", 0.01), optimizers.TorchAdam)
     assert isinstance(optimizers.get("SGD", 0.01), keras.optimizers.SGD)

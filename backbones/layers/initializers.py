@@ -68,16 +68,24 @@ def _truncated_normal(rng, shape):
     return x
 
 
+_HOST_DRAWABLE = (keras.initializers.VarianceScaling, keras.initializers.RandomUniform,
+                  keras.initializers.RandomNormal, keras.initializers.TruncatedNormal)
+
+
+def _host_drawable(initializer):
+    """One of Keras's variance-scaling / uniform / normal initializers with an integer seed
+    (and Keras's default fan axes)."""
+    return (
+        isinstance(initializer, _HOST_DRAWABLE) and isinstance(initializer.seed, int)
+        and getattr(initializer, "input_axes", None) is None and getattr(initializer, "output_axes", None) is None
+    )
+
+
 def _numpy_draw(initializer, shape):
-    """The values ``initializer(shape)`` draws, drawn with numpy; None if it is not one of Keras's
-    variance-scaling / uniform / normal initializers with an integer seed."""
+    """The values ``initializer(shape)`` draws, drawn with numpy (``_host_drawable`` initializers)."""
     init = keras.initializers
-    if not isinstance(getattr(initializer, "seed", None), int):
-        return None
     rng = np.random.default_rng(initializer.seed)
     if isinstance(initializer, init.VarianceScaling):
-        if initializer.input_axes is not None or initializer.output_axes is not None:
-            return None
         fan_in, fan_out = _fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[initializer.mode]
         scale = initializer.scale / max(1.0, fan)
@@ -91,15 +99,13 @@ def _numpy_draw(initializer, shape):
         return rng.uniform(initializer.minval, initializer.maxval, shape)
     if isinstance(initializer, init.RandomNormal):
         return initializer.mean + initializer.stddev * rng.standard_normal(shape)
-    if isinstance(initializer, init.TruncatedNormal):
-        return initializer.mean + initializer.stddev * _truncated_normal(rng, shape)
-    return None
+    return initializer.mean + initializer.stddev * _truncated_normal(rng, shape)  # TruncatedNormal
 
 
 def host_drawn(initializer):
     """``initializer`` itself, or on the JAX backend an equivalent that draws on the host."""
     initializer = keras.initializers.get(initializer)
-    if keras.config.backend() != "jax" or _numpy_draw(initializer, (1,)) is None:
+    if keras.config.backend() != "jax" or not _host_drawable(initializer):
         return initializer
 
     def draw(shape, dtype=None):
