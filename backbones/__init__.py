@@ -10,7 +10,10 @@ from backbones import dpn  # noqa: F401  (registers SMP's dpn68, dpn68b, dpn92, 
 from backbones import densenet, vgg  # noqa: F401  (register SMP's densenet121..201 and vgg11..vgg19_bn)
 from backbones import senet, sknet  # noqa: F401  (register SMP's se_resnet*/se_resnext*/senet154 and timm-skresnet*/timm-skresnext50_32x4d)
 from backbones import mit  # noqa: F401  (registers SMP's mit_b0..mit_b5)
+from backbones import keras_hub_adapter  # noqa: F401  (resolves keras_hub:<preset> names; keras_hub itself is imported lazily)
+from backbones import vit  # noqa: F401  (registers timm's VisionTransformers, tu-vit_*, DPT's encoders)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
+from backbones.keras_hub_adapter import register_keras_hub_backbone
 
-__all__ = ["Encoder", "get_encoder", "get_spec", "list_encoders", "register_encoder"]
+__all__ = ["Encoder", "get_encoder", "get_spec", "list_encoders", "register_encoder", "register_keras_hub_backbone"]

@@ -33,7 +33,8 @@ class Encoder(keras.Model):
         data_format = standardize_data_format(data_format)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}.")
-        shape = (None, None, in_channels) if data_format == "channels_last" else (in_channels, None, None)
+        h, w = spec.image_size or (None, None)  # fixed for an encoder built for one size
+        shape = (h, w, in_channels) if data_format == "channels_last" else (in_channels, h, w)
         inputs = keras.Input(shape, name="image")
         features = spec.builder(inputs, depth=depth, output_stride=output_stride, data_format=data_format, **spec.params)
         if spec.input_feature:
@@ -64,11 +65,14 @@ class Encoder(keras.Model):
             "depth": self.depth,
             "output_stride": self._output_stride_arg,
             "data_format": self.data_format,
+            **({"_spec": self.spec.portable} if self.spec.portable is not None else {}),
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        with registry.restored_encoder(config["encoder_name"], config.pop("_spec", None)):
+            return cls(**config)
 
 
 def find_dormant_layers(inputs, outputs, extra_tensors):

@@ -8,6 +8,7 @@ Unet adds a center block on it (VGG), whether its first feature is the input (VG
 its own full-resolution stage), and how its pretrained weights load.
 """
 
+import contextlib
 import copy
 import dataclasses
 from typing import Callable, Optional
@@ -48,6 +49,16 @@ class EncoderSpec:
     classifier_keys: key prefixes dropped from pretrained checkpoints.
     load_weights: ``load_weights(encoder, weights)`` loads pretrained ``weights``; None
         is SMP's smp-hub checkpoints through the generic translator.
+    pyramid_error: None for an encoder of features at strides 1 ... 32 (what ``Encoder`` builds);
+        otherwise the error ``Encoder`` raises for it (a plain ViT's features are all at one
+        stride: it has its own encoder class, for DPT).
+    timm_tags: names also take timm's pretrained tags, ``<name>.<tag>``; ``pretrained_weights``
+        is then keyed by tag (its entry's ``params`` update the spec's), and ``pretrained_tag`` is
+        the tag this name loads (timm's default tag for the bare name; None: no pretrained tag).
+    portable: for an encoder described by data rather than code (a keras-hub backbone), a
+        JSON-ready dict that ``restored_encoder`` turns back into this spec, so a saved model
+        rebuilds without the original source; None for encoders registered in code.
+    image_size: a fixed input ``(H, W)`` for an encoder built for one size (keras-hub's MiT); None: any size.
     """
 
     name: str
@@ -64,6 +75,11 @@ class EncoderSpec:
     input_feature: bool = True
     classifier_keys: tuple = CLASSIFIER_PREFIXES
     load_weights: Optional[Callable] = None
+    pyramid_error: Optional[str] = None
+    timm_tags: bool = False
+    pretrained_tag: Optional[str] = None
+    portable: Optional[dict] = None
+    image_size: Optional[tuple] = None
 
     @property
     def supports_dilation(self):
@@ -92,6 +108,48 @@ def register_encoder(name, builder, out_channels, *, supports_dilation=True, ove
     return spec
 
 
+# Name prefixes resolved on demand (e.g. "keras_hub:<preset>"): prefix -> resolve(name) -> EncoderSpec,
+# cached once resolved; and portable kinds: kind -> restore(name, portable) -> EncoderSpec.
+RESOLVERS = {}
+RESTORERS = {}
+_RESOLVED = {}
+_RESTORED = {}
+
+
+def register_resolver(prefix, resolve, kind=None, restore=None):
+    """Make every name starting with ``prefix`` an encoder whose spec ``resolve(name)`` builds;
+    ``restore(name, portable)`` rebuilds specs whose ``portable["kind"]`` is ``kind``."""
+    RESOLVERS[prefix] = resolve
+    if kind is not None:
+        RESTORERS[kind] = restore
+
+
+def _resolver(name):
+    return next((r for prefix, r in RESOLVERS.items() if isinstance(name, str) and name.startswith(prefix)), None)
+
+
+@contextlib.contextmanager
+def restored_encoder(name, portable):
+    """Within the block, encoder ``name`` is the spec ``portable`` describes (a saved model's
+    own encoder, whatever ``name`` means in this process); nothing changes when it is None."""
+    if portable is None:
+        yield
+        return
+    kind = portable.get("kind")
+    restore = RESTORERS.get(kind)
+    if restore is None:
+        raise ValueError(f"Cannot rebuild encoder {name!r}: no resolver for encoders of kind {kind!r} is registered.")
+    previous = _RESTORED.get(name)
+    _RESTORED[name] = restore(name, portable)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _RESTORED.pop(name, None)
+        else:
+            _RESTORED[name] = previous
+
+
 def list_encoders():
     """Names of all registered encoders, sorted."""
     return sorted(ENCODERS)
@@ -99,19 +157,50 @@ def list_encoders():
 
 def get_spec(name):
     """The ``EncoderSpec`` of ``name`` (a copy); a ValueError listing valid names otherwise."""
-    if not isinstance(name, str) or name not in ENCODERS:
+    spec = find_spec(name)
+    if spec is None:
         raise ValueError(f"Wrong encoder name {name!r}; supported encoders: {list_encoders()}")
-    return copy.deepcopy(ENCODERS[name])
+    return spec
+
+
+def find_spec(name):
+    """The ``EncoderSpec`` of ``name`` (a copy), ``<name>.<tag>`` of a ``timm_tags`` encoder included;
+    None for an unknown name. An unknown tag of a known name raises timm's error, listing the tags."""
+    if not isinstance(name, str):
+        return None
+    if name in _RESTORED:
+        return copy.deepcopy(_RESTORED[name])
+    if name in ENCODERS:
+        return copy.deepcopy(ENCODERS[name])
+    resolve = _resolver(name)
+    if resolve is not None:  # e.g. keras_hub:<preset>, resolved once
+        if name not in _RESOLVED:
+            _RESOLVED[name] = resolve(name)
+        return copy.deepcopy(_RESOLVED[name])
+    base, _, tag = name.partition(".")
+    spec = ENCODERS.get(base)
+    if spec is None or not spec.timm_tags or not tag:
+        return None
+    if tag not in spec.pretrained_weights:
+        raise ValueError(f"Invalid pretrained tag ({tag}) for {base[3:] if base.startswith('tu-') else base}; valid tags: {sorted(spec.pretrained_weights)}.")
+    params = {**spec.params, **spec.pretrained_weights[tag].get("params", {})}
+    return copy.deepcopy(dataclasses.replace(spec, name=name, params=params, pretrained_tag=tag))
 
 
 def transformer_style(name):
-    """True for an encoder without a stride-2 feature (SMP's MiT and transformer-style timm models)."""
-    return not get_spec(name).stride2_feature
+    """True for an encoder without a stride-2 feature (SMP's MiT and transformer-style timm models).
+    An encoder without a feature pyramid (a plain ViT) raises its ``pyramid_error``, SMP's first error."""
+    spec = get_spec(name)
+    if spec.pyramid_error is not None:
+        raise ValueError(spec.pyramid_error)
+    return not spec.stride2_feature
 
 
 def validate(name, depth, output_stride):
     """The spec of ``name`` once ``depth`` and ``output_stride`` are known to suit it."""
     spec = get_spec(name)
+    if spec.pyramid_error is not None:
+        raise ValueError(spec.pyramid_error)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= spec.max_depth:
         raise ValueError(f"Encoder {name!r}: depth should be in range [1, {spec.max_depth}], got {depth!r}.")
     if output_stride not in VALID_OUTPUT_STRIDES:

@@ -15,7 +15,7 @@ _startup.enable_onednn()
 _startup.preload_triton()
 
 with _startup.quiet_backend_start():
-    from backbones import get_encoder, list_encoders, register_encoder
+    from backbones import get_encoder, list_encoders, register_encoder, register_keras_hub_backbone
     from keras_seg.architectures import ARCHITECTURES, create_model, get_architecture, register_architecture
     from keras_seg.base import InputShapeError, SegmentationModel
     from keras_seg.hub import from_pretrained
@@ -38,5 +38,6 @@ __all__ = [
     "list_encoders",
     "register_architecture",
     "register_encoder",
+    "register_keras_hub_backbone",
     *sorted(cls.__name__ for cls in ARCHITECTURES.values()),
 ]

@@ -6,11 +6,12 @@ heads, the input check, encoder freezing, configs and SMP checkpoint I/O live he
 
 import inspect
 import numbers
+import re
 
 import keras
 
 from backbones.encoder import find_dormant_layers, get_encoder
-from backbones.registry import get_spec
+from backbones.registry import get_spec, restored_encoder
 from backbones.layers import spatial_axes, standardize_data_format
 from keras_seg.heads import classification_head, segmentation_head, validate_aux_params
 
@@ -26,6 +27,9 @@ class SegmentationModel(keras.Model):
     function ``decoder(features, dormant) -> tensor`` (append tensors that only exist to
     hold SMP weights to ``dormant``), the head settings, and ``config``: the
     constructor arguments, returned by ``get_config`` and written to SMP's config.json.
+    An architecture with its own segmentation head passes ``head(x) -> masks``; one whose
+    encoder outputs more than feature maps passes ``aux_feature(features) -> tensor``, the
+    classification head's input (default: the last feature).
     """
 
     requires_divisible_input_shape = True
@@ -43,6 +47,8 @@ class SegmentationModel(keras.Model):
         head_kernel_size=3,
         head_upsampling=1,
         head_init="smp",
+        head=None,
+        aux_feature=None,
         name=None,
         **kwargs,
     ):
@@ -52,14 +58,18 @@ class SegmentationModel(keras.Model):
         features = encoder(inputs)
         dormant = []
         x = decoder(features, dormant)
-        masks = segmentation_head(
-            x, classes, data_format, kernel_size=head_kernel_size, activation=activation, upsampling=head_upsampling, init=head_init
-        )
+        if head is not None:
+            masks = head(x)
+        else:
+            masks = segmentation_head(
+                x, classes, data_format, kernel_size=head_kernel_size, activation=activation, upsampling=head_upsampling, init=head_init
+            )
         outputs = masks
         if aux_params is not None:
-            outputs = [masks, classification_head(features[-1], aux_params, data_format, init=head_init)]
+            deepest = features[-1] if aux_feature is None else aux_feature(features)
+            outputs = [masks, classification_head(deepest, aux_params, data_format, init=head_init)]
         dormant_layers = find_dormant_layers(inputs, outputs if isinstance(outputs, list) else [outputs], dormant)
-        super().__init__(inputs=inputs, outputs=outputs, name=name or f"{self.smp_name_prefix}-{config['encoder_name']}", **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, name=name or _default_name(self.smp_name_prefix, config["encoder_name"]), **kwargs)
         self.encoder = encoder
         self.dormant_layers = dormant_layers
         self.data_format = data_format
@@ -73,11 +83,17 @@ class SegmentationModel(keras.Model):
         return dict(self._smp_config)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "data_format": self.data_format, **self.config}
+        config = {"name": self.name, "trainable": self.trainable, "data_format": self.data_format, **self.config}
+        portable = getattr(getattr(self.encoder, "spec", None), "portable", None)
+        if portable is not None:  # an encoder described by data (keras-hub): saved with the model
+            config["_encoder_spec"] = portable
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        with restored_encoder(config.get("encoder_name"), config.pop("_encoder_spec", None)):
+            return cls(**config)
 
     # -- input check ---------------------------------------------------------------------
     def input_size(self, x):
@@ -181,6 +197,12 @@ class SegmentationModel(keras.Model):
         from weight_ports.translate import load_state_dict
 
         return load_state_dict(self, state, strict=strict)
+
+
+def _default_name(prefix, encoder_name):
+    """SMP's model name, ``<prefix>-<encoder>``, with characters Keras names cannot hold (a keras-hub
+    preset's "/" and ":") replaced by "_"."""
+    return re.sub(r"[^\w.-]", "_", f"{prefix}-{encoder_name}")
 
 
 def _static_shape(x):

@@ -228,7 +228,13 @@ def _check_names(arch, encoder):
 
     if str(arch).lower() not in ARCHITECTURES:
         raise CLIError(f"unknown architecture {arch!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}")
-    if encoder not in keras_seg.list_encoders():
+    from backbones.registry import find_spec
+
+    try:  # registered names, <name>.<pretrained tag> of timm-tagged encoders, keras_hub:<preset>
+        spec = find_spec(encoder)
+    except (ValueError, OSError) as e:
+        raise CLIError(" ".join(str(e).split())) from None  # one line (keras-hub's messages span several)
+    if spec is None:
         raise CLIError(f"unknown encoder {encoder!r}; `keras-seg list-encoders` lists the {len(keras_seg.list_encoders())} encoders")
 
 

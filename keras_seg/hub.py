@@ -7,7 +7,9 @@ reads folders written by SMP (or by keras-seg), locally or from the Hugging Face
 
 import json
 import os
+import warnings
 
+from backbones.registry import restored_encoder
 from weight_ports.atomic import write_text
 from weight_ports.readers import read_state_dict, write_safetensors
 from weight_ports.translate import state_dict
@@ -83,12 +85,14 @@ def from_pretrained(path_or_repo_id, strict=True, expected_class=None, **overrid
     cls = get_architecture(class_name)
     if expected_class is not None and not issubclass(cls, expected_class) and expected_class.__name__ != "SegmentationModel":
         raise ValueError(f"The checkpoint holds a {class_name}, not a {expected_class.__name__}.")
+    portable = config.get("_encoder_spec")  # an encoder described by data (keras-hub), saved by keras-seg
     config = {k: v for k, v in config.items() if not k.startswith("_")}
     config.update(overrides)
     config.setdefault("encoder_weights", None)
     build_config = dict(config, encoder_weights=None)
     try:
-        model = cls(**build_config)
+        with restored_encoder(config.get("encoder_name"), portable):
+            model = cls(**build_config)
     except TypeError as e:  # unknown or missing settings
         raise ValueError(f"{config_path} does not describe a {class_name}: {e}") from None
     model._smp_config["encoder_weights"] = config["encoder_weights"]
@@ -132,6 +136,35 @@ Dataset name: {dataset}
 """
 
 
+# A model on a keras-hub encoder: keras-seg's own checkpoint, not SMP's (MODEL_CARD with its loading
+# section and library tag replaced; _replaced fails at import if MODEL_CARD stops holding them).
+def _replaced(text, old, new):
+    if old not in text:
+        raise AssertionError(f"MODEL_CARD no longer holds {old[:40]!r}...")
+    return text.replace(old, new)
+
+
+KERAS_ONLY_CARD = _replaced(_replaced(
+    MODEL_CARD,
+    """Saved by keras-seg in segmentation_models_pytorch's format. Load it with either library:
+
+```python
+import keras_seg
+model = keras_seg.from_pretrained("<save-directory-or-this-repo>")
+
+import segmentation_models_pytorch as smp
+model = smp.from_pretrained("<save-directory-or-this-repo>")
+```""",
+    """Saved by keras-seg. Its encoder is a keras-hub backbone, which segmentation_models_pytorch does not
+have, so only keras-seg loads it (SMP stops at the unknown encoder name):
+
+```python
+import keras_seg
+model = keras_seg.from_pretrained("<save-directory-or-this-repo>")
+```""",
+), "- segmentation-models-pytorch\n", "- keras-hub\n")
+
+
 def save_pretrained(model, save_directory, dataset=None, metrics=None, push_to_hub=False, repo_id=None, **hub_kwargs):
     """Write ``model`` in SMP's format; optionally upload the folder with huggingface_hub.
 
@@ -144,15 +177,23 @@ def save_pretrained(model, save_directory, dataset=None, metrics=None, push_to_h
     if callable(config.get("activation")):
         raise ValueError("A model with a callable activation cannot be saved in SMP's format; use an activation name.")
     config["_model_class"] = type(model).__name__
+    portable = model.get_config().get("_encoder_spec")
+    if portable is not None:
+        config["_encoder_spec"] = portable
+        warnings.warn(
+            f"{save_directory} holds a keras-seg checkpoint that segmentation_models_pytorch cannot load: encoder "
+            f"{config.get('encoder_name')!r} is a keras-hub backbone, which SMP does not have (its tensors are in Keras "
+            "layout). keras_seg.from_pretrained reads it back.", UserWarning, stacklevel=3)
     params = {k: v for k, v in config.items() if not k.startswith("_")}
-    card = MODEL_CARD.format(
+    card = (KERAS_ONLY_CARD if portable is not None else MODEL_CARD).format(
         model_class=type(model).__name__,
         params=json.dumps(params, indent=2, sort_keys=True),
         metrics=json.dumps(metrics, indent=2) if metrics is not None else "[More Information Needed]",
         dataset=dataset if dataset is not None else "[More Information Needed]",
     )
     tensors = state_dict(model)
-    write_safetensors(tensors, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
+    metadata = {"format": "keras-seg" if portable is not None else "pt"}
+    write_safetensors(tensors, os.path.join(save_directory, "model.safetensors"), metadata=metadata)
     write_text(os.path.join(save_directory, "config.json"), json.dumps(config, indent=2, sort_keys=True))
     write_text(os.path.join(save_directory, "README.md"), card)
     if push_to_hub:

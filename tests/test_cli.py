@@ -128,6 +128,8 @@ def test_train_on_folder_multiclass_then_evaluate(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--arch", "unet3000", *TINY], "unknown architecture"),
     (["--encoder", "resnet7", *TINY], "unknown encoder"),
+    (["--encoder", "tu-vit_tiny_patch16_224.nope", *TINY], "Invalid pretrained tag (nope) for vit_tiny_patch16_224"),
+    (["--encoder", "keras_hub:/no/such/preset", *TINY], "keras-hub cannot load preset '/no/such/preset'"),
     (["--data", "/no/such/folder", *TINY], "folder not found"),
     (["--arch", "fpn", "--encoder-depth", "3", "--image-size", "36"], "divisible by 8"),  # Unet takes any size
     (["--mode", "binary", "--classes", "3", *TINY], "--classes must be 1"),

@@ -12,7 +12,7 @@ import keras_seg
 from tests.parity import BACKEND, image, relative_error, run_keras, run_smp, smp_model
 
 CLASSES = ["Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "DeepLabV3", "DeepLabV3Plus", "PAN",
-           "UPerNet", "Segformer"]
+           "UPerNet", "Segformer", "DPT"]
 # What keras-seg adds to SMP's constructors: keyword-only, defaulting to None.
 EXTRAS = ("data_format", "name")
 SIGNATURE_ONLY = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent: runs with the torch backend")

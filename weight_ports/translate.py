@@ -104,7 +104,9 @@ def collect_params(model, prefix=""):
     """All ``Param`` of ``model``, walking nested models; keys are torch state_dict keys."""
     params = []
     for layer in _sublayers(model):
-        if isinstance(layer, keras.Model):
+        if isinstance(layer, keras.Model) and hasattr(layer, "smp_params"):  # a model that maps its own keys
+            params += list(layer.smp_params(join(prefix, layer.name)))
+        elif isinstance(layer, keras.Model):
             params += collect_params(layer, join(prefix, layer.name))
         elif layer.weights or hasattr(layer, "smp_params"):
             params += _layer_params(layer, join(prefix, layer.name))

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from backbones.registry import get_spec
+from backbones.registry import find_spec, get_spec
 
 
 def preprocess_input(x, mean=None, std=None, input_space="RGB", input_range=None, **kwargs):
@@ -33,10 +33,16 @@ def preprocess_input(x, mean=None, std=None, input_space="RGB", input_range=None
 def get_preprocessing_params(encoder_name, pretrained="imagenet"):
     """``{"input_space", "input_range", "mean", "std"}`` for ``encoder_name``'s ``pretrained`` weights.
 
-    ``tu-`` names read timm's pretrained config, as SMP does. An unknown weights name
-    raises SMP's ``ValueError("Available pretrained options ...")``.
+    ``tu-`` names take their tag's settings (SMP reads timm's pretrained config; ``pretrained`` is
+    ignored): from the registry for the names it holds (the ViTs, ``<name>[.<tag>]``), from timm
+    otherwise. An unknown weights name raises SMP's ``ValueError("Available pretrained options ...")``.
     """
-    if encoder_name.startswith("tu-"):
+    spec = find_spec(encoder_name) if encoder_name.startswith("tu-") else None
+    if spec is not None and spec.timm_tags:
+        settings = spec.preprocessing.get(spec.pretrained_tag)
+        if settings is None:
+            raise ValueError(f"{encoder_name[3:]} does not have pretrained weights and preprocessing parameters")
+    elif encoder_name.startswith("tu-"):
         import timm
 
         name = encoder_name[3:]

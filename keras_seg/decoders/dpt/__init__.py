@@ -1,0 +1,3 @@
+from keras_seg.decoders.dpt.model import DPT
+
+__all__ = ["DPT"]
