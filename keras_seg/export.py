@@ -75,10 +75,13 @@ def check_target(path, format, overwrite=False, option="overwrite=True"):
         raise ExportTargetError(f"{path} exists and is not {kind} from a previous export; refusing to replace it (choose another path).")
 
 
-def export_model(model, path, format="tf_saved_model", input_size=(256, 256), batch_size=1, overwrite=False):
+def export_model(model, path, format="tf_saved_model", input_size=(256, 256), batch_size=1, overwrite=False,
+                 quantize=None, calibration=None):
     """Export ``model`` to ``path`` in ``format`` for inputs of ``input_size`` = (H, W).
 
-    litert paths must end in ``.tflite``. An existing ``path`` is refused unless
+    litert paths must end in ``.tflite``. ``quantize`` (litert only) selects a quantized
+    TFLite conversion (see ``keras_seg.quantize``); ``calibration`` is a float32 numpy
+    batch of sample inputs in the model's own layout, for the quantizations that need one. An existing ``path`` is refused unless
     ``overwrite=True``, and even then only a previous export of the same format is
     replaced (a SavedModel folder by a SavedModel folder, a .tflite file by a .tflite
     file). The export is written to a temporary path and renamed into place, so a
@@ -90,20 +93,27 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
         raise ValueError(f"A LiteRT export path must end in '.tflite', got {path!r}.")
     if input_size is None or len(input_size) != 2:
         raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
+    if quantize is not None and format != "litert":
+        raise ValueError(f"quantize applies to the 'litert' format only, got format={format!r}.")
     check_target(path, format, overwrite)
     with (atomic_dir(path) if format == "tf_saved_model" else atomic_path(path)) as tmp:
-        _write_export(model, tmp, format, input_size, batch_size)
+        _write_export(model, tmp, format, input_size, batch_size, quantize, calibration)
     return path
 
 
-def _write_export(model, path, format, input_size, batch_size):
+def _write_export(model, path, format, input_size, batch_size, quantize=None, calibration=None):
     """The export itself, to ``path`` (a fresh temporary file or folder)."""
     if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow(model, path, format, input_size, batch_size)
+        return _export_in_tensorflow(model, path, format, input_size, batch_size, quantize, calibration)
     signature = input_signature(model, input_size, batch_size)
+    kwargs = {}
+    if format == "litert" and quantize is not None:
+        from keras_seg.quantize import converter_kwargs
+
+        kwargs = converter_kwargs(quantize, calibration)
     if format in ("tf_saved_model", "litert"):
         model = _channels_last_graph(model)
-    model.export(path, format=format, input_signature=signature, verbose=False)
+    model.export(path, format=format, input_signature=signature, verbose=False, **kwargs)
     return path
 
 
@@ -131,13 +141,19 @@ def _channels_last_graph(model):
     return keras.Model(inputs, outputs, name=f"{model.name}_nhwc")
 
 
-def _export_in_tensorflow(model, path, format, input_size, batch_size):
+def _export_in_tensorflow(model, path, format, input_size, batch_size, quantize=None, calibration=None):
     with tempfile.TemporaryDirectory() as tmp:
         keras_path = os.path.join(tmp, "model.keras")
         model.save(keras_path)
         env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
         cmd = [sys.executable, "-m", "keras_seg.export", keras_path, path, "--format", format,
                "--input-size", str(input_size[0]), str(input_size[1]), "--batch-size", str(batch_size)]
+        if quantize is not None:
+            cmd += ["--quantize", str(quantize)]
+        if calibration is not None:
+            calibration_path = os.path.join(tmp, "calibration.npy")
+            np.save(calibration_path, np.asarray(calibration, "float32"), allow_pickle=False)
+            cmd += ["--calibration", calibration_path]
         result = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"Export to {format} in a TensorFlow subprocess failed:\n{result.stderr[-4000:]}")
@@ -201,11 +217,14 @@ def _main(argv=None):
     parser.add_argument("--format", default="tf_saved_model", choices=FORMATS)
     parser.add_argument("--input-size", nargs=2, type=int, default=(256, 256))
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--quantize", default=None)
+    parser.add_argument("--calibration", default=None, help="a .npy file of sample inputs")
     args = parser.parse_args(argv)
     import keras_seg  # noqa: F401  (registers the model classes)
 
     model = keras.saving.load_model(args.model)
-    _write_export(model, args.output, args.format, tuple(args.input_size), args.batch_size)
+    calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
+    _write_export(model, args.output, args.format, tuple(args.input_size), args.batch_size, args.quantize, calibration)
 
 
 if __name__ == "__main__":

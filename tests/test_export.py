@@ -123,3 +123,5 @@ def test_export_rejects_bad_arguments():
         export_model(model, f"{tmpdir()}/m.bin", "litert", input_size=(32, 32))
     with pytest.raises(ValueError, match="input_size"):
         export_model(model, f"{tmpdir()}/m", "tf_saved_model", input_size=(32,))
+    with pytest.raises(ValueError, match="quantize applies to the 'litert' format only"):
+        export_model(model, f"{tmpdir()}/m", "tf_saved_model", input_size=(32, 32), quantize="float16")
