@@ -1,0 +1,129 @@
+"""Quantized LiteRT exports (keras_seg.quantize): float16, dynamic-range and full-integer int8.
+
+One toy Unet (64 px, depth-2 resnet18) trained briefly on synthetic shapes is exported
+in each mode; every artifact runs in the LiteRT interpreter and is compared with the
+Keras model, outputs and held-out IoU. The TFLite converter is TensorFlow's, so these
+run on the TensorFlow backend (the torch/JAX route through the TensorFlow subprocess
+is covered by tests/test_cli.py's int8 export of a run folder on every backend).
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seg import quantize, training
+from keras_seg.artifacts import SegmentationArtifact
+from keras_seg.data import SegmentationDataLoader, SyntheticSegmentation, get_preprocessing_params
+
+TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                             reason="TFLite conversion is TensorFlow's; other backends export through it in a subprocess")
+SIZE = 64
+
+
+def test_bad_quantize_input_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"Unknown quantize value 'int4'; valid values are float16, dynamic, int8\."):
+        quantize.check_quantize("int4")
+    with pytest.raises(ValueError, match="'int8' needs calibration data"):
+        quantize.check_quantize("int8", None)
+    with pytest.raises(ValueError, match=r"non-empty batch of images .* shape \(64, 64, 3\)"):
+        quantize.check_quantize("int8", np.zeros((64, 64, 3)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        quantize.check_quantize("int8", np.full((1, 8, 8, 3), np.nan))
+    assert quantize.check_quantize("dynamic", None) is None  # no calibration needed
+
+
+@TF_ONLY
+def test_converter_kwargs_per_mode():
+    import tensorflow as tf
+
+    calibration = np.random.default_rng(0).random((3, 8, 8, 3), dtype=np.float32)
+    float16, dynamic, int8 = (quantize.converter_kwargs(m, calibration) for m in quantize.QUANTIZE_MODES)
+    assert float16 == {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
+    assert dynamic == {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    assert int8["target_spec"] == {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
+    samples = list(int8["representative_dataset"]())
+    assert len(samples) == 3 and all(len(s) == 1 and s[0].shape == (1, 8, 8, 3) for s in samples)
+    np.testing.assert_array_equal(np.concatenate([s[0] for s in samples]), calibration)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([])  # every key is a converter attribute
+    assert all(hasattr(converter, k) for k in {**float16, **int8})
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A briefly trained binary Unet, its held-out loader, and its float32/float16/dynamic/int8 exports."""
+    from keras_seg import export
+
+    keras.utils.set_random_seed(0)
+    model = training.build_model("unet", encoder_name="resnet18", encoder_depth=2, decoder_channels=[16, 8], classes=1,
+                                 encoder_weights=None, data_format="channels_last")
+    prep = get_preprocessing_params("resnet18", "imagenet")
+    loader = lambda split, n, **kw: SegmentationDataLoader(  # noqa: E731
+        SyntheticSegmentation(n, SIZE, seed=0, split=split), 16, preprocessing=prep, data_format="channels_last", **kw)
+    train, val = loader("train", 128, shuffle=True), loader("val", 32)
+    training.compile_for(model, "binary", learning_rate=3e-3)
+    model.fit(train, epochs=4, verbose=0)
+    calibration = np.concatenate([train[i][0] for i in range(2)])  # 32 training images
+    folder = tmp_path_factory.mktemp("quantize")
+    paths = {}
+    for mode in (None, *quantize.QUANTIZE_MODES):
+        paths[mode] = str(folder / f"{mode or 'float32'}.tflite")
+        export.export_model(model, paths[mode], "litert", (SIZE, SIZE), quantize=mode, calibration=calibration)
+    return model, val, paths
+
+
+@TF_ONLY
+def test_litert_interpreter_runs_artifacts_without_warnings(toy):
+    pytest.importorskip("ai_edge_litert", reason="the ai-edge-litert package (.[litert]) is not installed")
+    from keras_seg.export import _tflite_interpreter
+
+    model, val, paths = toy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tf.lite.Interpreter's deprecation warning would fail this
+        interpreter = _tflite_interpreter(paths["int8"])
+        artifact = SegmentationArtifact(paths["int8"], model.config)
+        artifact.predict(val[0][0][:2])
+    assert type(interpreter).__module__.startswith("ai_edge_litert")
+
+
+@TF_ONLY
+@pytest.mark.parametrize("mode,rel_tolerance,size_ratio", [
+    ("float16", 1e-2, (0.45, 0.55)),  # measured on this toy model: 1.2e-3 of the output scale, 0.51 of the size
+    ("dynamic", 0.08, (0.2, 0.35)),  # measured: 2.6e-2, 0.27
+    ("int8", 0.1, (0.2, 0.35)),  # measured: 4.6e-2, 0.28
+])
+def test_quantized_artifact_matches_keras(toy, mode, rel_tolerance, size_ratio):
+    model, val, paths = toy
+    images = val[0][0][:4]
+    expected = training.predict_logits(model, images)
+    actual = SegmentationArtifact(paths[mode], model.config).predict(images)
+    scale = np.abs(expected).max()
+    assert np.abs(actual - expected).max() <= rel_tolerance * scale
+    ratio = os.path.getsize(paths[mode]) / os.path.getsize(paths[None])
+    assert size_ratio[0] <= ratio <= size_ratio[1], ratio
+
+
+@TF_ONLY
+def test_int8_artifact_is_integer_and_keeps_float_io(toy):
+    from keras_seg.export import _tflite_interpreter
+
+    model, val, paths = toy
+    interpreter = _tflite_interpreter(paths["int8"])
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    kinds = {np.dtype(d["dtype"]).name for d in interpreter.get_tensor_details()}
+    assert "int8" in kinds
+    float_model = {np.dtype(d["dtype"]).name for d in _tflite_interpreter(paths[None]).get_tensor_details()}
+    assert "int8" not in float_model
+
+
+@TF_ONLY
+def test_quantized_iou_close_to_float(toy):
+    model, val, paths = toy
+    reference = training.evaluate_masks(model, val, "binary")["iou"]
+    assert reference > 0.3  # the toy model has learnt the shapes
+    for mode, points in (("float16", 0.002), ("dynamic", 0.01), ("int8", 0.01)):  # measured: all within 0.001
+        iou = training.evaluate_masks(SegmentationArtifact(paths[mode], model.config), val, "binary")["iou"]
+        assert abs(iou - reference) <= points, (mode, iou, reference)
