@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from backbones import registry
+from backbones.keras_hub_dilation import DilationError, dilate
 from backbones.layers import channel_axis, move_channels_back, move_channels_last, spatial_axes
 from weight_ports.first_conv import adapt_first_conv
 from weight_ports.naming import torch_path
@@ -34,7 +35,6 @@ FEATURES_NAME = "keras_hub_backbone"
 STRIDES = (2, 4, 8, 16, 32)
 PROBE_SIZE = 256  # spatial size at which a backbone with a dynamic input is measured
 SHAPE_KEYS = ("image_shape", "input_shape")  # what keras-hub backbones call their input shape
-DILATION_KEY = "output_strides"  # the backbones that can be built dilated (CSPNet)
 # Backbones that compute channels_last only (their own code fixes the layout): a channels_first
 # encoder runs them between two transposes.
 CHANNELS_LAST_ONLY = ("MiTBackbone", "EfficientNetBackbone")
@@ -89,11 +89,10 @@ def _input_shape(config, base_format):
     return key, c, (h, w)
 
 
-def build_backbone(backbone, base_format, data_format, in_channels=None, output_stride=None, image_size=None):
+def build_backbone(backbone, base_format, data_format, in_channels=None, image_size=None):
     """A fresh keras-hub backbone from ``backbone`` (its serialized config, JSON), random weights,
     in ``data_format`` (channels_last for CHANNELS_LAST_ONLY), with ``in_channels`` input channels,
-    input ``image_size`` (H, W) (None: any size), dilated to ``output_stride`` when given, under the
-    current dtype policy; and its layout."""
+    input ``image_size`` (H, W) (None: any size), under the current dtype policy; and its layout."""
     import_keras_hub()
     config = json.loads(backbone)
     inner = config["config"]
@@ -111,8 +110,6 @@ def build_backbone(backbone, base_format, data_format, in_channels=None, output_
     if "data_format" in inner:
         inner["data_format"] = layout
     inner["dtype"] = keras.config.dtype_policy().name  # as every keras-seg encoder: the global policy
-    if output_stride is not None:
-        inner[DILATION_KEY] = output_stride
     with _building(layout):
         return keras.saving.deserialize_keras_object(config), layout
 
@@ -192,13 +189,16 @@ class BackboneFeatures(keras.Model):
         ]
 
 
-def build_features(x, *, depth, output_stride, data_format, backbone, base_format, features, dilation, image_size):
+def build_features(x, *, depth, output_stride, data_format, backbone, base_format, features, image_size):
     """The encoder builder: ``[x, stride-2 map or None, stride-4 map, ...]`` (depth + 1 entries)."""
     names = features[:depth]
     if all(n is None for n in names):  # depth 1 of a backbone without a stride-2 map: nothing to build
         return [x] + [None] * depth
     in_channels = x.shape[channel_axis(data_format)]
-    net, layout = build_backbone(backbone, base_format, data_format, in_channels, output_stride if dilation else None, image_size)
+    net, layout = build_backbone(backbone, base_format, data_format, in_channels, image_size)
+    if output_stride < STRIDES[-1]:
+        with _building(layout):
+            net = dilate(net, output_stride, layout, FEATURES_NAME)
     model = BackboneFeatures(net, [_operation(net, n).output for n in names if n is not None])
     maps = model(move_channels_last(x, data_format) if layout != data_format else x)
     maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
@@ -233,21 +233,13 @@ def _adapt_kernel(kernel, shape, name):
     return np.transpose(adapt_first_conv(torch_layout, shape[2]), (2, 3, 1, 0))
 
 
-def _dilation_error(name, backbone, base_format, size):
-    """None when the backbone builds dilated (its ``output_strides`` setting, tried at 8); else why not."""
-    class_name = json.loads(backbone)["class_name"]
-    if DILATION_KEY not in json.loads(backbone)["config"]:
-        return (
-            f"keras-hub backbone {class_name} ({name!r}) cannot be built dilated: it has no `{DILATION_KEY}` "
-            "setting; use encoder_output_stride=32 (DeepLabV3 and DeepLabV3+ need a dilated encoder)."
-        )
+def _dilation_error(name, net, layout):
+    """None when ``net`` (the built backbone) can be dilated (tried at output stride 8); else why not."""
     try:
-        build_backbone(backbone, base_format, base_format, output_stride=8, image_size=size)
-    except Exception as e:  # keras-hub 0.32's CSPNet: TypeError for any output_strides < 32
-        return (
-            f"keras-hub backbone {class_name} ({name!r}) cannot be built dilated: keras-hub fails to build it "
-            f"with {DILATION_KEY}=8 ({str(e).rsplit('Exception encountered: ', 1)[-1][:200]}); use encoder_output_stride=32."
-        )
+        with _building(layout):
+            dilate(net, 8, layout, name)
+    except DilationError as e:
+        return str(e)
     return None
 
 
@@ -269,7 +261,7 @@ def _spec(name, backbone, base_format, load_pretrained, preprocessing=None):
         )
     features = [found[s][0] if s in found else None for s in STRIDES[:depth]]
     channels = [found[s][1] if s in found else 0 for s in STRIDES[:depth]]
-    dilation_error = _dilation_error(name, backbone, base_format, size)
+    dilation_error = _dilation_error(name, net, layout)
 
     def load_weights(encoder, weights):
         if load_pretrained is not None and any(layer.name == FEATURES_NAME for layer in encoder.layers):
@@ -279,8 +271,7 @@ def _spec(name, backbone, base_format, load_pretrained, preprocessing=None):
     return dict(
         builder=build_features,
         out_channels=[_input_shape(config, base_format)[1]] + channels,
-        params=dict(backbone=backbone, base_format=base_format, features=features, dilation=dilation_error is None,
-                    image_size=size),
+        params=dict(backbone=backbone, base_format=base_format, features=features, image_size=size),
         first_conv=None,
         dilation_error=dilation_error,
         max_depth=depth,

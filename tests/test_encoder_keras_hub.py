@@ -200,8 +200,9 @@ def test_architectures_keep_the_input_size(preset_dir, arch, family, kwargs):
 
 @torch_only
 def test_refusals(preset_dir):
-    """SMP's rules hold: no stride-2 feature refuses Unet++ / Linknet and FPN below depth 5; an
-    encoder that cannot be dilated refuses output stride 8/16 with a clear error."""
+    """SMP's rules hold: no stride-2 feature refuses Unet++ / Linknet and FPN below depth 5; a
+    backbone that cannot be dilated (MiT: token reshapes; DenseNet: SMP refuses it) refuses output
+    stride 8/16 with a clear error."""
     mit, resnet = encoder_name(preset_dir, "mit"), encoder_name(preset_dir, "resnet")
     assert get_spec(mit).stride2_feature is False and get_spec(resnet).stride2_feature is True
     for arch in ("unetplusplus", "linknet"):
@@ -209,34 +210,96 @@ def test_refusals(preset_dir):
             keras_seg.create_model(arch, mit, encoder_weights=None)
     with pytest.raises(ValueError, match="encoder_depth"):
         keras_seg.FPN(mit, encoder_depth=4, encoder_weights=None)
-    with pytest.raises(ValueError, match="cannot be built dilated: it has no `output_strides`"):
-        keras_seg.DeepLabV3Plus(resnet, encoder_weights=None)
-    with pytest.raises(ValueError, match="cannot be built dilated"):
-        backbones.get_encoder(resnet, output_stride=16)
+    densenet = encoder_name(preset_dir, "densenet")
+    with pytest.raises(ValueError, match=r"MiTBackbone .* cannot be dilated: .*layer 'output_level_2' \(Reshape\).*encoder_output_stride=32"):
+        keras_seg.DeepLabV3Plus(mit, encoder_weights=None)
+    with pytest.raises(ValueError, match="DenseNetBackbone .* cannot be dilated: SMP's DenseNet encoders cannot"):
+        backbones.get_encoder(densenet, output_stride=16)
+    assert get_spec(resnet).supports_dilation
+
+
+DILATABLE = ("resnet", "resnetv2", "cspnet", "efficientnet", "mobilenetv3")
 
 
 @torch_only
-@pytest.mark.parametrize("output_stride", [16, 8])
-def test_dilated_features_are_keras_hubs(preset_dir, output_stride):
-    """CSPNet built with ``output_strides``: the encoder's features are keras-hub's dilated pyramid.
-    keras-hub 0.32 cannot build it (``strides = 1`` replaces its list of strides: TypeError), so
-    the encoder says so, and DeepLabV3+ (which needs 8 or 16) with it."""
-    name = encoder_name(preset_dir, "cspnet")
-    if not get_spec(name).supports_dilation:
-        with pytest.raises(ValueError, match="keras-hub fails to build it with output_strides=8"):
-            backbones.get_encoder(name, output_stride=output_stride)
-        with pytest.raises(ValueError, match="cannot be built dilated"):
-            keras_seg.DeepLabV3Plus(name, encoder_weights=None, encoder_output_stride=output_stride)
-        return  # keras-hub 0.32: the clear error is the behaviour; a fixed keras-hub runs the comparison below
-    encoder = backbones.get_encoder(name, output_stride=output_stride, weights="imagenet")
-    assert encoder.output_stride == output_stride
-    reference = keras_hub.models.Backbone.from_preset(preset_dir("cspnet"), output_strides=output_stride)
+@pytest.mark.parametrize("family", DILATABLE)
+def test_dilated_features(preset_dir, family):
+    """output_stride 16 and 8: features at stride min(2**i, output_stride), the same channels, the
+    same weights (the plain encoder's load as they are), and features up to the output stride
+    equal the plain encoder's (those stages untouched); past it they differ (dilated, not subsampled)."""
+    name = encoder_name(preset_dir, family)
+    assert get_spec(name).supports_dilation
     x = x_image()
-    features = [keras.ops.convert_to_numpy(f) for f in infer(encoder, x)]
-    expected = [keras.ops.convert_to_numpy(v) for v in infer(keras.Model(reference.input, reference.pyramid_outputs), x).values()]
-    for i, (f, e) in enumerate(zip(features[1:], expected), start=1):
-        assert f.shape[1] == SIZE // min(2**i, output_stride)
-        assert relative_error(f, e) <= 1e-6
+    plain = backbones.get_encoder(name, weights="imagenet")
+    expected = [keras.ops.convert_to_numpy(f) for f in infer(plain, x)]
+    for output_stride in (16, 8):
+        encoder = backbones.get_encoder(name, output_stride=output_stride)
+        encoder.set_weights(plain.get_weights())
+        assert encoder.output_stride == output_stride and encoder.out_channels == plain.out_channels
+        features = [keras.ops.convert_to_numpy(f) for f in infer(encoder, x)]
+        for i, (f, e) in enumerate(zip(features, expected)):
+            stride = min(2**i, output_stride)
+            assert f.shape == (1, SIZE // stride, SIZE // stride, plain.out_channels[i]), (output_stride, i, f.shape)
+            if 2**i <= output_stride:
+                np.testing.assert_array_equal(f, e)
+        assert relative_error(features[-1][:, ::32 // output_stride, ::32 // output_stride], expected[-1]) > 1e-3
+
+
+@pytest.fixture(scope="module")
+def timm_resnet18(tmp_path_factory):
+    """``(encoder name, timm resnet18)``: a timm resnet18 checkpoint (random weights, BatchNorm
+    randomised) in a Hugging Face cache read offline, as ``keras_hub:hf://timm/...``."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.parity import randomize_batchnorm
+
+    torch.manual_seed(0)
+    net = randomize_batchnorm(timm.create_model("resnet18", pretrained=False).eval())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        snapshot = offline_hub_snapshot(tmp_path_factory.mktemp("hub"), monkeypatch, "timm/resnet18.keras_seg_test")
+        (snapshot / "config.json").write_text(json.dumps({
+            "architecture": "resnet18", "num_classes": 1000, "num_features": 512,
+            "pretrained_cfg": {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
+                               "std": [0.229, 0.224, 0.225], "interpolation": "bicubic"},
+        }))
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(snapshot / "model.safetensors"))
+        yield "keras_hub:hf://timm/resnet18.keras_seg_test", net
+
+
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_dilated_resnet_is_smps(timm_resnet18, output_stride):
+    """keras-hub's resnet18 (converted from a timm checkpoint) dilated by the adapter equals SMP's
+    resnet18 encoder with the same weights dilated by SMP (``make_dilated``), at every stride."""
+    import segmentation_models_pytorch as smp
+    import torch
+
+    name, net = timm_resnet18
+    encoder = backbones.get_encoder(name, output_stride=output_stride, weights="imagenet")
+    reference = smp.encoders.get_encoder("resnet18", weights=None, output_stride=output_stride)
+    reference.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("fc.")})
+    x = image((1, 3, SIZE, SIZE))
+    with torch.inference_mode():
+        expected = [t.numpy() for t in reference.eval()(torch.from_numpy(x))]
+    features = infer(encoder, to_format(x, "channels_last"))
+    for level, (ours, theirs) in enumerate(zip(features[1:], expected[1:]), start=1):
+        assert theirs.shape[-1] == SIZE // min(2**level, output_stride)
+        err = relative_error(to_nchw(ours, "channels_last"), theirs)
+        print(f"keras-hub resnet18 OS{output_stride} vs SMP, stride {2 ** level} {BACKEND}: {err:.1e}")
+        assert err < 1e-4, (level, err)
+
+
+def test_deeplabv3plus_on_a_keras_hub_backbone(preset_dir):
+    """DeepLabV3+ (output stride 16) and DeepLabV3 (8) run on dilated keras-hub backbones."""
+    for arch, family, output_stride in (("deeplabv3plus", "resnet", 16), ("deeplabv3", "cspnet", 8)):
+        if BACKEND != "torch" and arch == "deeplabv3":
+            continue  # backend-independent beyond one: checked on torch
+        model = keras_seg.create_model(arch, encoder_name(preset_dir, family), encoder_weights="imagenet", classes=2,
+                                       encoder_output_stride=output_stride, decoder_channels=16)
+        assert model.encoder.output_stride == output_stride
+        out = keras.ops.convert_to_numpy(infer(model, x_image()))
+        assert out.shape == (1, SIZE, SIZE, 2) and np.all(np.isfinite(out))
 
 
 @torch_only
@@ -387,26 +450,15 @@ def test_registered_backbone_instance():
 
 
 @torch_only
-def test_timm_checkpoint_from_an_offline_hub_cache(tmp_path, monkeypatch):
+def test_timm_checkpoint_from_an_offline_hub_cache(timm_resnet18):
     """``keras_hub:hf://timm/<repo>``: keras-hub converts the timm checkpoint (config.json with
     "architecture" + model.safetensors) read offline from a Hugging Face cache the test writes;
     the features equal timm's own ``features_only`` outputs."""
     import timm
     import torch
-    from safetensors.torch import save_file
 
-    from tests.parity import randomize_batchnorm
-
-    torch.manual_seed(0)
-    net = randomize_batchnorm(timm.create_model("resnet18", pretrained=False).eval())
-    snapshot = offline_hub_snapshot(tmp_path / "hub", monkeypatch, "timm/resnet18.keras_seg_test")
-    (snapshot / "config.json").write_text(json.dumps({
-        "architecture": "resnet18", "num_classes": 1000, "num_features": 512,
-        "pretrained_cfg": {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                           "interpolation": "bicubic"},
-    }))
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(snapshot / "model.safetensors"))
-    encoder = backbones.get_encoder("keras_hub:hf://timm/resnet18.keras_seg_test", weights="imagenet")
+    name, net = timm_resnet18
+    encoder = backbones.get_encoder(name, weights="imagenet")
     x = image((1, 3, SIZE, SIZE))
     features = infer(encoder, to_format(x, "channels_last"))
     reference = timm.create_model("resnet18", pretrained=False, features_only=True)
@@ -420,7 +472,7 @@ def test_timm_checkpoint_from_an_offline_hub_cache(tmp_path, monkeypatch):
     # SMP's preprocessing settings from the preset's (timm's pretrained_cfg) normalisation
     from keras_seg.data.preprocessing import get_preprocessing_params
 
-    params = get_preprocessing_params("keras_hub:hf://timm/resnet18.keras_seg_test")
+    params = get_preprocessing_params(name)
     np.testing.assert_allclose(params["mean"], [0.485, 0.456, 0.406], rtol=1e-6)
     np.testing.assert_allclose(params["std"], [0.229, 0.224, 0.225], rtol=1e-6)
 
