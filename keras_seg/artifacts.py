@@ -95,13 +95,13 @@ class Artifact:
 class SegmentationArtifact(Artifact):
     """An ``Artifact`` of a keras-seg model, evaluable by ``training.evaluate_masks``.
 
-    ``config`` is the Keras model's (classes, activation); the layout is read from the
-    artifact's input shape (``channels`` image channels).
+    ``config`` is the Keras model's (classes, activation; may be set after opening); the
+    layout is read from the artifact's input shape (``channels`` image channels).
     """
 
-    def __init__(self, path, config, channels=3):
+    def __init__(self, path, config=None, channels=3):
         super().__init__(path)
-        self.config = dict(config)
+        self.config = dict(config or {})
         shape = self.input_shape
         if len(shape) != 4 or channels not in (shape[1], shape[3]):
             raise ValueError(f"{self.path} takes inputs of shape {shape}, not a batch of {channels}-channel images.")

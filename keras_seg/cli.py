@@ -191,7 +191,9 @@ def _datasets(args, mode, classes, for_training=True):
         val = FolderDataset(root, split=val_split, **kwargs)
     else:
         full = FolderDataset(root, **kwargs)
-        if not for_training:
+        if not for_training and getattr(args, "held_out", False):  # the run's own folder: its held-out part
+            train, val = None, split_dataset(full, args.val_fraction, seed=args.seed)[1]
+        elif not for_training:
             val = full
             train = None
         else:
@@ -287,6 +289,12 @@ def _run_config(args, mode, classes, data_format):
         "data": args.data,
         "label_map": args.label_map,
         "backend": keras.backend.backend(),
+        # how the data were split (evaluate scores the same held-out set, export calibrates on the training part)
+        "seed": args.seed,
+        "val_split": args.val_split,
+        "val_fraction": args.val_fraction,
+        "train_samples": args.train_samples,
+        "val_samples": args.val_samples,
     }
 
 
@@ -509,32 +517,77 @@ def _model_settings(args, model):
     return mode, preprocessing, size, run.get("class_names") or None, run
 
 
+def _run_data_args(args, run):
+    """Unset data options of evaluate from the run: its data, seed and split, so a run is
+    scored on its own held-out set (a folder without split folders: the same held-out part)."""
+    if args.data is None:
+        args.data = run.get("data") or "synthetic"
+    for name, default in RUN_DATA_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, run.get(name, default))
+    same = run.get("data") is not None and os.path.abspath(args.data) == os.path.abspath(run["data"])
+    args.held_out = same and args.data != "synthetic"
+
+
+def _open_artifact(path, run, size):
+    """An exported model as ``artifacts.SegmentationArtifact``; CLIError when it is not one,
+    or when its fixed input size differs from the images it would be evaluated on."""
+    from keras_seg.artifacts import SegmentationArtifact
+
+    try:
+        artifact = SegmentationArtifact(path, channels=(run.get("model") or {}).get("in_channels", 3))
+    except (ValueError, ImportError) as e:
+        raise CLIError(f"--model {_first_line(e)}") from None
+    fixed = artifact.image_size
+    if size is not None and None not in fixed and tuple(fixed) != tuple(size):
+        raise CLIError(f"--model {path} takes {fixed[0]}x{fixed[1]} images, but the run's images are {size[0]}x{size[1]}: "
+                       f"export it with --image-size {size[0]}x{size[1]}, or evaluate with --image-size {fixed[0]}x{fixed[1]}.")
+    return artifact
+
+
 def cmd_evaluate(args):
+    """Score the model (or each --model artifact) on the run's held-out data (or --data)."""
     from keras_seg import training
     from keras_seg.data import SegmentationDataLoader, augment
 
+    run = _read_run(args.model) or {}  # artifacts are checked before the model loads
+    size = args.image_size or (tuple(run["image_size"]) if run.get("image_size") else None)
+    artifacts = [_open_artifact(path, run, size) for path in args.artifacts or ()]
     model = _load_model(args.model)
     mode, preprocessing, size, class_names, run = _model_settings(args, model)
+    _run_data_args(args, run)
     classes = training.model_classes(model)
+    for artifact in artifacts:
+        artifact.config = dict(getattr(model, "config", None) or {})  # classes, activation
+    if size is None and artifacts and None not in artifacts[0].image_size:
+        size = tuple(artifacts[0].image_size)
     if args.data == "synthetic" and args.image_size is None and size:
         args.image_size = size
     if args.label_map is None and run.get("label_map"):
         args.label_map = {int(k): int(v) for k, v in run["label_map"].items()}
     _, ds = _datasets(args, mode, classes, for_training=False)
     threads = _configure_threads(args.threads)
-    if threads:
+    if threads and args.json != "-":
         _log(threads)
-    loader = SegmentationDataLoader(ds, args.batch_size, augmentation=augment.eval_transform(size), preprocessing=preprocessing,
-                                    data_format=model.data_format, classes=classes)
-    start = time.perf_counter()
-    scores = training.evaluate_masks(model, loader, mode, threshold=args.threshold, class_names=class_names or getattr(ds, "class_names", None),
-                                     ignore_index=args.ignore_index)
-    _log(f"{ds.describe()}: {time.perf_counter() - start:.1f} s")
-    _log(training.format_metrics_table(scores))
-    if args.json:
+    lines = []
+    for target, name in [(a, a.path) for a in artifacts] or [(model, args.model)]:
+        loader = SegmentationDataLoader(ds, args.batch_size, augmentation=augment.eval_transform(size), preprocessing=preprocessing,
+                                        data_format=target.data_format, classes=classes)
+        start = time.perf_counter()
+        scores = training.evaluate_masks(target, loader, mode, threshold=args.threshold,
+                                         class_names=class_names or getattr(ds, "class_names", None), ignore_index=args.ignore_index)
+        seconds = time.perf_counter() - start
+        lines.append(json.dumps({"model": os.fspath(name), "format": getattr(target, "format", "keras"), **scores,
+                                 "seconds": round(seconds, 3)}))
+        if args.json == "-":
+            _log(lines[-1])
+        else:
+            _log(f"{name}: {ds.describe()}: {seconds:.1f} s")
+            _log(training.format_metrics_table(scores))
+    if args.json not in (None, "-"):
         from keras_seg.data import write_text
 
-        write_text(args.json, json.dumps(scores, indent=1))
+        write_text(args.json, "\n".join(lines) + "\n")
     return 0
 
 
@@ -637,10 +690,11 @@ def cmd_convert(args):
     return 0
 
 
-def _export(model, path, fmt, size, check=True, x=None, overwrite=False):
+def _export(model, path, fmt, size, check=True, x=None, overwrite=False, quantize=None, calibration=None):
     """Export through keras_seg.export and compare the artifact with Keras on ``x`` (one
     batch-1 input; default random numbers). Returns the max difference (None without check).
-    ``overwrite`` replaces a previous export of the same format only."""
+    ``overwrite`` replaces a previous export of the same format only; ``quantize`` and
+    ``calibration``: see ``keras_seg.quantize``."""
     import numpy as np
 
     try:
@@ -653,7 +707,8 @@ def _export(model, path, fmt, size, check=True, x=None, overwrite=False):
     if getattr(model, "optimizer", None) is not None:  # a compiled model's file names its backend's optimizer module
         model = training.inference_copy(model)
     try:
-        export.export_model(model, path, fmt, input_size=tuple(size), overwrite=overwrite)  # atomic
+        export.export_model(model, path, fmt, input_size=tuple(size), overwrite=overwrite,  # atomic
+                            **({"quantize": quantize, "calibration": calibration} if quantize else {}))
     except ImportError as e:
         raise CLIError(f"{fmt} export needs a package that is not installed ({e}); for onnx: "
                        "pip install onnx onnxruntime (and tf2onnx on the tensorflow backend)") from None
@@ -675,22 +730,104 @@ def _check_export_target(path, fmt, overwrite):
         raise CLIError(str(e)) from None
 
 
+def _check_quantize_option(args):
+    """--quantize for litert only, one of the known modes (CLIError otherwise)."""
+    from keras_seg.quantize import QUANTIZE_MODES
+
+    if args.quantize is None:
+        return None
+    if args.quantize not in QUANTIZE_MODES:
+        raise CLIError(f"--quantize {args.quantize}: unknown value; valid values are {', '.join(QUANTIZE_MODES)}.")
+    if args.format != "litert":
+        raise CLIError(f"--quantize applies to --format litert only, not {args.format}.")
+    if args.calibration_samples < 1:
+        raise CLIError(f"--calibration-samples {args.calibration_samples}: must be a positive integer.")
+    return args.quantize
+
+
+def _calibration_source(args, run):
+    """'synthetic', a folder, or the run's training data (None: no calibration data at all)."""
+    if args.calibration_data is not None:
+        return args.calibration_data
+    return ("run", run["data"]) if run.get("data") else None
+
+
+def _image_files(folder):
+    """The images of a calibration folder: train/images/, images/ or the folder itself."""
+    if not os.path.isdir(folder):
+        raise CLIError(f"--calibration-data: folder not found: {folder} (or pass --calibration-data synthetic)")
+    for candidate in (os.path.join(folder, "train", "images"), os.path.join(folder, "images"), folder):
+        if os.path.isdir(candidate):
+            try:
+                return _input_images(candidate)
+            except CLIError:
+                continue
+    raise CLIError(f"--calibration-data: no images in {folder} (nor in its images/ or train/images/).")
+
+
+def _calibration_images(source, args, run, model, size):
+    """Up to --calibration-samples images from ``source``, prepared as for training, in the model's layout."""
+    import numpy as np
+
+    from keras_seg import training
+    from keras_seg.data import SyntheticSegmentation, read_image
+    from keras_seg.data.augment import resize_image
+    from keras_seg.data.loader import format_image
+    from keras_seg.data.preprocessing import resolve_preprocessing
+
+    n, seed = args.calibration_samples, run.get("seed", 0)
+    channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
+    if source == "synthetic" or source == ("run", "synthetic"):
+        mode = run.get("mode") or training.infer_mode(model)
+        ds = SyntheticSegmentation(n, size, mode=mode, seed=seed, split="train")  # the run's first training samples
+        images = [ds[i][0] for i in range(n)]
+    elif isinstance(source, tuple):  # the run's own folder: its training part
+        data_args = argparse.Namespace(data=source[1], ignore_index=None, convert_channels=False, validate=False,
+                                       label_map=None, **{k: run.get(k, v) for k, v in RUN_DATA_DEFAULTS.items()})
+        mode = run.get("mode") or training.infer_mode(model)
+        train, _ = _datasets(data_args, mode, training.model_classes(model))
+        order = np.random.default_rng(seed).permutation(len(train))[:n]
+        images = [train[int(i)][0] for i in order]
+    else:
+        files = _image_files(source)
+        order = np.random.default_rng(seed).permutation(len(files))[:n]
+        images = [read_image(files[int(i)], channels) for i in order]
+    preprocessing = run.get("preprocessing") if "preprocessing" in run else _preprocessing_for(
+        "auto", (getattr(model, "config", None) or {}).get("encoder_name", ""))
+    prep = resolve_preprocessing(preprocessing)
+    return np.stack([format_image(prep(resize_image(np.asarray(im), size)), model.data_format) for im in images])
+
+
 def cmd_export(args):
+    """Export a .keras model or a run's model; a run folder supplies the size and the calibration data."""
+    from keras_seg.quantize import NEEDS_CALIBRATION
+
+    quantize = _check_quantize_option(args)
     if args.format == "litert" and not args.output.endswith(".tflite"):
         raise CLIError(f"a litert export must end in .tflite, got {args.output}")
     _check_export_target(args.output, args.format, args.overwrite)
-    model = _load_model(args.model)
     run = _read_run(args.model) or {}
+    source = _calibration_source(args, run) if quantize in NEEDS_CALIBRATION else None
+    if quantize in NEEDS_CALIBRATION and source is None:
+        raise CLIError(f"--quantize {quantize} needs calibration data: export a run folder (its training images are used), "
+                       "or pass --calibration-data FOLDER or --calibration-data synthetic.")
+    model = _load_model(args.model)
     size = args.image_size or (tuple(run["image_size"]) if run.get("image_size") else None)
     if size is None:
         raise CLIError("export needs --image-size (the fixed input size of the exported model).")
     _check_image_size(model, size)
-    diff = _export(model, args.output, args.format, size, check=not args.no_check, overwrite=args.overwrite)
-    _log(f"exported {args.format}: {args.output}")
+    calibration = _calibration_images(source, args, run, model, size) if source else None
+    diff = _export(model, args.output, args.format, size, check=not args.no_check, overwrite=args.overwrite,
+                   quantize=quantize, calibration=calibration, x=None if calibration is None else calibration[:1])
+    _log(f"exported {args.format}{f' ({quantize})' if quantize else ''}: {args.output}"
+         + (f", calibrated on {len(calibration)} image(s)" if calibration is not None else ""))
     if diff is not None:
         _log(f"max |exported - keras| = {diff:.2e}")
-        if diff > args.tolerance:
-            _log(f"error: the exported model differs from the Keras model by more than {args.tolerance}")
+        tolerance = args.tolerance if args.tolerance is not None or quantize else 1e-3
+        if quantize and args.tolerance is None:
+            _log(f"quantized: compare its accuracy with `keras-seg evaluate RUN --model {args.output}`")
+        elif diff > tolerance:
+            _log(f"error: the exported model differs from the Keras model by more than {tolerance}")
             return 3
     return 0
 
@@ -771,18 +908,27 @@ def _add_model_args(p, demo=False):
                    help="default: channels_first on torch, channels_last on tensorflow/jax (the fast layouts)")
 
 
+# evaluate takes these from the run it scores when they are not given
+RUN_DATA_DEFAULTS = {"seed": 0, "val_split": "val", "val_fraction": 0.2, "train_samples": 1024, "val_samples": 128}
+
+
 def _add_data_args(p, train=True, demo=False):
+    """The data options; ``train=False`` (evaluate): unset ones come from the run (``_run_data_args``)."""
+    defaults = RUN_DATA_DEFAULTS if (train or demo) else dict.fromkeys(RUN_DATA_DEFAULTS)
     if not demo:
-        p.add_argument("--data", default="synthetic", help="a folder (images/ + masks/, or train/ val/ of those) or 'synthetic'")
+        p.add_argument("--data", default="synthetic" if train else None,
+                       help="a folder (images/ + masks/, or train/ val/ of those) or 'synthetic'"
+                       + ("" if train else " (default: the run's data)"))
     p.add_argument("--mode", choices=("binary", "multiclass", "multilabel"), default="binary" if (train or demo) else None)
     if not demo:
         p.add_argument("--classes", type=int, default=None, help="output channels (binary: 1; multiclass: classes incl. background)")
     p.add_argument("--image-size", type=_image_size, default=(64, 64) if demo else None, help="N or HxW: resize (and crop) to this size")
     p.add_argument("--batch-size", type=int, default=16 if demo else 8)
-    p.add_argument("--train-samples", type=int, default=1024, help="synthetic data: training samples")
-    p.add_argument("--val-samples", type=int, default=128, help="synthetic data: held-out samples")
-    p.add_argument("--val-split", default="val", help="split folder (or synthetic split) to evaluate on")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="folder without split folders: held-out fraction")
+    p.add_argument("--train-samples", type=int, default=defaults["train_samples"], help="synthetic data: training samples")
+    p.add_argument("--val-samples", type=int, default=defaults["val_samples"], help="synthetic data: held-out samples")
+    p.add_argument("--val-split", default=defaults["val_split"], help="split folder (or synthetic split) to evaluate on")
+    p.add_argument("--val-fraction", type=float, default=defaults["val_fraction"],
+                   help="folder without split folders: held-out fraction")
     p.add_argument("--ignore-index", type=int, default=None, help="mask value to ignore (e.g. 255)")
     p.add_argument("--label-map", type=_label_map, default=None,
                    help="raw mask value -> class, e.g. 0:0,255:1 for binary masks saved as 0/255")
@@ -790,7 +936,7 @@ def _add_data_args(p, train=True, demo=False):
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip reading every file before training")
     p.add_argument("--preprocessing", choices=("auto", "imagenet", "unit"), default="auto",
                    help="input normalisation: the encoder's ImageNet mean/std (auto), or [0, 1] scaling (unit)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults["seed"])
     p.add_argument("--threads", type=_threads_arg, default="auto", help="torch CPU threads (auto: 1 on an oversubscribed CPU)")
 
 
@@ -850,11 +996,15 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="print IoU, F1, accuracy, precision, recall on a dataset")
-    p.add_argument("model", help="a .keras file or a training output folder")
+    p = sub.add_parser("evaluate", help="print IoU, F1, accuracy, precision, recall (of a run, its model or an export)")
+    p.add_argument("model", help="a training output folder (its held-out data by default) or a .keras file")
     _add_data_args(p, train=False)
     p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    p.add_argument("--model", dest="artifacts", action="append", metavar="ARTIFACT",
+                   help="evaluate this export (.tflite, .onnx, SavedModel folder) instead of the Keras model; repeatable")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="print one JSON object per model (keys: model, format, iou, f1, ...) instead of the table; "
+                        "with FILE: write them there and print the table")
     _add_verbose(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -878,13 +1028,19 @@ def build_parser():
     _add_verbose(p)
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("export", help="export a .keras model (tf_saved_model, litert, onnx) and check it")
-    p.add_argument("model")
+    p = sub.add_parser("export", help="export a run's or a .keras model (tf_saved_model, litert, onnx) and check it")
+    p.add_argument("model", help="a training output folder (knows its image size and data) or a .keras file")
     p.add_argument("output", help="path of the export (.tflite for litert, .onnx for onnx, a folder for tf_saved_model)")
     p.add_argument("--format", choices=("tf_saved_model", "litert", "onnx"), default="litert")
     p.add_argument("--image-size", type=_image_size, default=None)
     p.add_argument("--no-check", action="store_true", help="skip comparing the export with the Keras model")
-    p.add_argument("--tolerance", type=float, default=1e-3)
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest |export - keras| accepted (default 1e-3; quantized exports: not checked unless given)")
+    p.add_argument("--quantize", default=None, metavar="{float16,dynamic,int8}",
+                   help="litert: float16 weights, dynamic-range int8, or full int8 (calibrated; float input/output)")
+    p.add_argument("--calibration-data", default=None, metavar="FOLDER",
+                   help="int8: images to calibrate on, a folder or 'synthetic' (default: the run's training data)")
+    p.add_argument("--calibration-samples", type=int, default=100, help="int8: calibration images (default 100)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing export of the same format at OUTPUT (never anything else)")
     _add_verbose(p)

@@ -277,14 +277,24 @@ def test_convert_broken_checkpoints_is_one_clear_line(trained, tmp_path, capsys)
         assert not os.path.exists(tmp_path / f"{case}.keras")
 
 
-def test_export_litert_and_check(trained, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def exports(trained, tmp_path_factory):
+    """The trained run exported by ``keras-seg export RUN OUT`` with no size option: float32 and int8
+    LiteRT (int8 calibrated on 4 of the run's training images)."""
+    folder = tmp_path_factory.mktemp("exports")
+    paths = {"float32": folder / "f32.tflite", "int8": folder / "q8.tflite"}
+    assert run_cli("export", trained, paths["float32"]) == 0  # checked against Keras (exit 3 beyond 1e-3)
+    assert run_cli("export", trained, paths["int8"], "--quantize", "int8", "--calibration-samples", 4) == 0
+    return paths
+
+
+def test_export_litert_and_check(trained, exports, tmp_path, capsys):
+    # exports["float32"] was exported with the check (exit 3 had it differed from Keras by > 1e-3)
     out = tmp_path / "model.tflite"
-    assert run_cli("export", trained, out, "--format", "litert") == 0
-    text = capsys.readouterr().out
-    assert os.path.getsize(out) > 0 and "max |exported - keras|" in text
-    assert files_in(tmp_path) == ["model.tflite"]
+    shutil.copy(exports["float32"], out)
     # an existing export is replaced only with --overwrite
     first = out.read_bytes()
+    assert first[4:8] == b"TFL3"
     assert run_cli("export", trained, out, "--format", "litert", "--no-check") == 2
     assert "already exists: pass --overwrite" in capsys.readouterr().err
     out.write_bytes(first[:8] + b"older export")
@@ -315,6 +325,51 @@ def test_export_never_replaces_other_files_or_folders(trained, tmp_path, capsys)
     assert (user_dir / "notes.txt").read_text() == "mine" and files_in(user_dir) == ["notes.txt"]
     assert tflite.read_bytes().endswith(b"a previous export") and not_tflite.read_text() == "a user's file"
     assert files_in(tmp_path) == ["model.tflite", "photo.tflite", "some_dir"]
+
+
+def test_export_run_folder_int8_then_evaluate_artifacts_as_json(trained, exports, capsys):
+    from keras_seg.artifacts import Artifact
+
+    artifact = Artifact(exports["int8"])
+    assert artifact.input_shape == ((1, 32, 32, 3) if BACKEND != "torch" else (1, 3, 32, 32))  # the run's size and layout
+    assert run_cli("evaluate", trained, "--model", exports["float32"], "--model", exports["int8"], "--json") == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # nothing but JSON lines
+    assert [(line["model"], line["format"]) for line in lines] == [(str(exports[k]), "litert") for k in ("float32", "int8")]
+    saved = json.loads((trained / "metrics.json").read_text())
+    assert lines[0]["iou"] == pytest.approx(saved["iou"], abs=1e-4)  # the run's own held-out set
+    assert 0 <= lines[1]["iou"] <= 1 and lines[1]["per_class"].keys() == saved["per_class"].keys()
+
+
+def test_export_quantize_bad_input(trained, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(trained / "model.keras", bare / "model.keras")  # no run.json: no training data known
+    cases = [
+        ([trained, tmp_path / "q.tflite", "--quantize", "int4"], "--quantize int4: unknown value; valid values are float16, dynamic, int8."),
+        ([trained, tmp_path / "q", "--format", "tf_saved_model", "--quantize", "float16"], "--format litert only"),
+        ([bare / "model.keras", tmp_path / "q.tflite", "--image-size", 32, "--quantize", "int8"],
+         "--quantize int8 needs calibration data: export a run folder"),
+        ([trained, tmp_path / "q.tflite", "--quantize", "int8", "--calibration-data", tmp_path / "none"], "folder not found"),
+    ]
+    for argv, message in cases:
+        assert run_cli("export", *argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and err.count("\n") == 1, err
+    assert files_in(tmp_path) == ["bare"] and files_in(bare) == ["model.keras"]
+
+
+def test_evaluate_artifact_bad_input(trained, exports, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a model")
+    cases = [
+        (["--model", exports["int8"], "--image-size", 64], "takes 32x32 images, but the run's images are 64x64"),
+        (["--model", tmp_path / "missing.tflite"], "not found"),
+        (["--model", tmp_path / "notes.txt"], "must be a .tflite file, an .onnx file or a SavedModel folder"),
+        (["--model", tmp_path], "not a SavedModel export"),
+    ]
+    for argv, message in cases:
+        assert run_cli("evaluate", trained, *argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and err.count("\n") == 1, err
 
 
 def test_list_encoders(capsys):
