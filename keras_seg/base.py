@@ -157,6 +157,28 @@ class SegmentationModel(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     # -- encoder freezing ----------------------------------------------------------------
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras's ``model.export`` through ``keras_seg.export.export_model`` (checked on every backend).
+
+        ``format``: "tf_saved_model" (default), "litert" or "onnx". ``input_signature``: one
+        spec with a ``shape`` (``keras.InputSpec``, ``tf.TensorSpec``, a tensor), e.g.
+        ``[keras.InputSpec((1, 256, 256, 3))]``; None dimensions are dynamic (litert needs a
+        fixed height and width). Without it, the model's own input shape (dynamic batch).
+        Unlike Keras, an existing ``filepath`` is refused unless ``overwrite=True``, and then
+        only a previous export of the same format is replaced. Other keyword arguments:
+        ``overwrite``, ``quantize`` and ``calibration`` (litert) as in ``export_model``.
+        """
+        from keras_seg.export import export_model, signature_size
+
+        unknown = sorted(set(kwargs) - {"overwrite", "quantize", "calibration"})
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.export got unexpected keyword arguments {unknown}; "
+                            "valid ones are overwrite, quantize and calibration.")
+        input_size, batch_size = signature_size(self, input_signature)
+        export_model(self, filepath, format, input_size=input_size, batch_size=batch_size, **kwargs)
+        if verbose:
+            print(f"Saved artifact at '{filepath}'.")
+
     def freeze_encoder(self):
         """Stop training the encoder: no weight updates, BatchNorm in inference mode (as SMP).
 

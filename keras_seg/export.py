@@ -1,12 +1,16 @@
 """Export keras-seg models to TF SavedModel, TFLite (LiteRT) and ONNX, and check the artifacts.
 
-Exports use a fixed input signature (batch and spatial size), which every runtime
-handles; the exported artifact is then run and compared with the Keras model,
-because a converter can succeed and still produce wrong numbers.
+An export has a fixed input signature (batch and spatial size) or, with
+``input_size=None``, a dynamic batch, height and width (SavedModel and ONNX). The
+exported artifact is then run and compared with the Keras model, because a converter
+can succeed and still produce wrong numbers.
 
-SavedModel and TFLite are produced by TensorFlow. On the torch and JAX backends the
-model is saved as ``.keras`` and exported by a TensorFlow-backend subprocess
-(``python -m keras_seg.export``), since the same weights and graph load on any backend.
+Routes: SavedModel and TFLite are produced by TensorFlow, ONNX by tf2onnx from the
+TensorFlow graph, except fixed-size ONNX on the torch backend, which is torch's own
+exporter (``torch.onnx``). Otherwise on torch and JAX the model is saved as ``.keras``
+and exported by a TensorFlow-backend subprocess (``python -m keras_seg.export``), since
+the same weights and graph load on any backend. (jax2onnx, Keras's JAX route, cannot
+trace keras-seg's resizing and pooling.)
 """
 
 import argparse
@@ -28,18 +32,45 @@ def _check_format(format):
         raise ValueError(f"Unknown export format {format!r}; valid formats are {FORMATS}.")
 
 
+def _check_input_size(input_size):
+    if input_size is not None and (isinstance(input_size, (str, bytes)) or len(input_size) != 2):
+        raise ValueError(f"input_size must be (height, width), or None for a dynamic batch and size; got {input_size!r}.")
+
+
 def input_signature(model, input_size, batch_size=1):
-    """The fixed ``keras.InputSpec`` list for ``model`` at ``input_size=(H, W)``."""
-    if input_size is None or len(input_size) != 2:
-        raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
-    h, w = (int(v) for v in input_size)
-    if hasattr(model, "check_input_shape"):
-        shape = (batch_size, h, w, 3) if model.data_format == "channels_last" else (batch_size, 3, h, w)
-        model.check_input_shape(keras.KerasTensor(shape))
-    in_shape = list(model.input.shape[1:])
-    axes = (0, 1) if model.data_format == "channels_last" else (1, 2)
-    in_shape[axes[0]], in_shape[axes[1]] = h, w
-    return [keras.InputSpec(shape=(batch_size, *in_shape), dtype="float32")]
+    """The ``keras.InputSpec`` list for ``model`` at ``input_size=(H, W)``; with
+    ``input_size=None`` batch, height and width are dynamic, with ``batch_size=None`` the batch."""
+    _check_input_size(input_size)
+    shape = [None, *model.input.shape[1:]]
+    for a, v in zip(_spatial(model), input_size or (None, None)):
+        shape[a] = None if v is None else int(v)
+    if input_size is not None:
+        shape[0] = batch_size
+        if hasattr(model, "check_input_shape"):
+            model.check_input_shape(keras.KerasTensor([1 if d is None else d for d in shape]))
+    return [keras.InputSpec(shape=tuple(shape), dtype="float32")]
+
+
+def signature_size(model, signature):
+    """``(input_size, batch_size)`` of a Keras ``input_signature`` (one spec with a ``shape``; None
+    dimensions dynamic), or of ``model``'s own input shape when ``signature`` is None."""
+    spec = signature
+    while isinstance(spec, (list, tuple)) and len(spec) == 1:
+        spec = spec[0]
+    shape = model.input.shape if signature is None else getattr(spec, "shape", None)
+    if shape is None or isinstance(spec, (list, tuple, dict)) or len(shape) != 4:
+        raise ValueError("input_signature must be one spec of shape (batch, height, width, channels) "
+                         f"((batch, channels, height, width) channels_first), e.g. [keras.InputSpec((1, 256, 256, 3))]; got {signature!r}.")
+    shape = [None if d is None else int(d) for d in shape]
+    h, w = (shape[a] for a in _spatial(model))
+    if (h is None) != (w is None):
+        raise ValueError(f"input_signature must fix both height and width or neither, got shape {tuple(shape)}.")
+    return (None if h is None else (h, w)), shape[0]
+
+
+def _spatial(model):
+    """The height and width axes of ``model``'s input batch."""
+    return (1, 2) if getattr(model, "data_format", "channels_last") == "channels_last" else (2, 3)
 
 
 class ExportTargetError(FileExistsError):
@@ -79,20 +110,29 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
                  quantize=None, calibration=None):
     """Export ``model`` to ``path`` in ``format`` for inputs of ``input_size`` = (H, W).
 
+    ``input_size=None`` exports a dynamic batch, height and width (``tf_saved_model``
+    and ``onnx``; ``batch_size`` is then ignored), ``batch_size=None`` a dynamic batch. Such an artifact does not hold
+    keras-seg's divisibility check: an architecture that needs H and W divisible by its
+    output stride fails inside the runtime on another size (e.g. onnxruntime's shape
+    error at an Add or Concat), so check sizes before running it.
+
     litert paths must end in ``.tflite``. ``quantize`` (litert only) selects a quantized
     TFLite conversion (see ``keras_seg.quantize``); ``calibration`` is a float32 numpy
-    batch of sample inputs in the model's own layout, for the quantizations that need one. An existing ``path`` is refused unless
-    ``overwrite=True``, and even then only a previous export of the same format is
-    replaced (a SavedModel folder by a SavedModel folder, a .tflite file by a .tflite
-    file). The export is written to a temporary path and renamed into place, so a
-    failure leaves ``path`` as it was. Returns ``path``.
+    batch of sample inputs in the model's own layout, for the quantizations that need one.
+
+    An existing ``path`` is refused unless ``overwrite=True``, and even then only a
+    previous export of the same format is replaced (a SavedModel folder by a SavedModel
+    folder, a .tflite file by a .tflite file). The export is written to a temporary path
+    and renamed into place, so a failure leaves ``path`` as it was. Returns ``path``.
     """
     _check_format(format)
     path = os.fspath(path)
     if format == "litert" and not path.endswith(".tflite"):
         raise ValueError(f"A LiteRT export path must end in '.tflite', got {path!r}.")
-    if input_size is None or len(input_size) != 2:
-        raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
+    _check_input_size(input_size)
+    if format == "litert" and (input_size is None or batch_size is None):
+        raise ValueError("A LiteRT export needs a fixed input_size=(height, width) and batch_size: dynamic "
+                         "shapes (input_size=None, batch_size=None) are for 'tf_saved_model' and 'onnx'.")
     if quantize is not None and format != "litert":
         raise ValueError(f"quantize applies to the 'litert' format only, got format={format!r}.")
     check_target(path, format, overwrite)
@@ -103,7 +143,9 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
 
 def _write_export(model, path, format, input_size, batch_size, quantize=None, calibration=None):
     """The export itself, to ``path`` (a fresh temporary file or folder)."""
-    if format in ("tf_saved_model", "litert") and keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    native_onnx = backend == "torch" and format == "onnx" and input_size is not None and batch_size is not None
+    if backend != "tensorflow" and not native_onnx:
         return _export_in_tensorflow(model, path, format, input_size, batch_size, quantize, calibration)
     signature = input_signature(model, input_size, batch_size)
     kwargs = {}
@@ -111,9 +153,9 @@ def _write_export(model, path, format, input_size, batch_size, quantize=None, ca
         from keras_seg.quantize import converter_kwargs
 
         kwargs = converter_kwargs(quantize, calibration)
-    if format in ("tf_saved_model", "litert"):
+    if backend == "tensorflow":
         model = _channels_last_graph(model)
-    model.export(path, format=format, input_signature=signature, verbose=False, **kwargs)
+    keras.Model.export(model, path, format=format, input_signature=signature, verbose=False, **kwargs)
     return path
 
 
@@ -146,8 +188,8 @@ def _export_in_tensorflow(model, path, format, input_size, batch_size, quantize=
         keras_path = os.path.join(tmp, "model.keras")
         model.save(keras_path)
         env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-        cmd = [sys.executable, "-m", "keras_seg.export", keras_path, path, "--format", format,
-               "--input-size", str(input_size[0]), str(input_size[1]), "--batch-size", str(batch_size)]
+        cmd = [sys.executable, "-m", "keras_seg.export", keras_path, path, "--format", format, "--batch-size", str(batch_size)]
+        cmd += ["--dynamic"] if input_size is None else ["--input-size", str(input_size[0]), str(input_size[1])]
         if quantize is not None:
             cmd += ["--quantize", str(quantize)]
         if calibration is not None:
@@ -216,7 +258,8 @@ def _main(argv=None):
     parser.add_argument("output")
     parser.add_argument("--format", default="tf_saved_model", choices=FORMATS)
     parser.add_argument("--input-size", nargs=2, type=int, default=(256, 256))
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    parser.add_argument("--batch-size", type=lambda v: None if v == "None" else int(v), default=1)
     parser.add_argument("--quantize", default=None)
     parser.add_argument("--calibration", default=None, help="a .npy file of sample inputs")
     args = parser.parse_args(argv)
@@ -224,7 +267,8 @@ def _main(argv=None):
 
     model = keras.saving.load_model(args.model)
     calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
-    _write_export(model, args.output, args.format, tuple(args.input_size), args.batch_size, args.quantize, calibration)
+    size = None if args.dynamic else tuple(args.input_size)
+    _write_export(model, args.output, args.format, size, args.batch_size, args.quantize, calibration)
 
 
 if __name__ == "__main__":
