@@ -11,7 +11,8 @@ the input's divided by the stride, taken from ``pyramid_outputs`` (keras-hub's l
 strides: MiT labels its stride-4 map P1, ResNet starts at P2) or else from the backbone's last layer
 with that size (ResNet's stem, backbones without a pyramid such as MobileNet); with no stride-2 map at
 all (transformer-style MiT) SMP's 0-channel dummy takes its place. Sizes are measured on the
-backbone's graph (``compute_output_spec``), never read from labels.
+backbone's graph (``compute_output_spec``), never read from labels. Output stride 8/16: the built
+backbone's graph dilated by SMP's rule (``backbones.keras_hub_dilation``).
 
 keras_hub is optional (``pip install keras-hub``); it is imported only when such an encoder is used.
 """
@@ -24,7 +25,7 @@ import keras
 import numpy as np
 
 from backbones import registry
-from backbones.keras_hub_dilation import DilationError, dilate
+from backbones.keras_hub_dilation import DilationError, dilate, plan_dilation
 from backbones.layers import channel_axis, move_channels_back, move_channels_last, spatial_axes
 from weight_ports.first_conv import adapt_first_conv
 from weight_ports.naming import torch_path
@@ -234,10 +235,10 @@ def _adapt_kernel(kernel, shape, name):
 
 
 def _dilation_error(name, net, layout):
-    """None when ``net`` (the built backbone) can be dilated (tried at output stride 8); else why not."""
+    """None when ``net`` (the built backbone) can be dilated (planned for output stride 8: every
+    layer past stride 8 one that keras-seg can rewrite); else why not."""
     try:
-        with _building(layout):
-            dilate(net, 8, layout, name)
+        plan_dilation(net, 8, layout, name)
     except DilationError as e:
         return str(e)
     return None

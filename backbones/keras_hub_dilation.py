@@ -81,8 +81,9 @@ def _rewrite(layer, rate):
             leaf.padding = ((0, 0), (0, 0))
 
 
-def dilate(backbone, output_stride, layout, name, probe_size=256):
-    """A functional copy of ``backbone`` (same layer names, same weights) at ``output_stride`` 8 or 16."""
+def plan_dilation(backbone, output_stride, layout, name, probe_size=256):
+    """``({id(layer): dilation rate}, probe, strides)`` of the layers to rewrite for ``output_stride``;
+    a DilationError naming the layer that stops it."""
     class_name = type(backbone).__name__
     if class_name in REFUSED:
         raise DilationError(f"keras-hub backbone {class_name} ({name!r}) cannot be dilated: {REFUSED[class_name]}.")
@@ -100,7 +101,7 @@ def dilate(backbone, output_stride, layout, name, probe_size=256):
     def late(op):  # past the output stride: a rate above 1
         return strides.get(id(op), 0) > output_stride * 1.01
 
-    plan = {}  # id(op) -> dilation rate
+    rates = {}
     for op in backbone.operations:
         if isinstance(op, keras.layers.ZeroPadding2D):
             fed = consumers.get(id(op), [])
@@ -109,29 +110,35 @@ def dilate(backbone, output_stride, layout, name, probe_size=256):
                 raise DilationError(f"keras-hub backbone {class_name} ({name!r}) cannot be dilated: "
                                     f"its padding layer {op.name!r} feeds both dilated and plain layers.")
             if fed and all(spatial):
-                plan[id(op)] = 1
+                rates[id(op)] = 1
         elif late(op):
             if len(op._inbound_nodes) != 1 or not _is_neutral(op):
                 raise DilationError(
                     f"keras-hub backbone {class_name} ({name!r}) cannot be dilated: keras-seg cannot rebuild its "
                     f"layer {op.name!r} ({type(op).__name__}) without stride; use encoder_output_stride=32."
                 )
-            plan[id(op)] = 2 ** round(math.log2(strides[id(op)] / output_stride))
+            rates[id(op)] = 2 ** round(math.log2(strides[id(op)] / output_stride))
 
+    return rates, probe, strides
+
+
+def dilate(backbone, output_stride, layout, name):
+    """A functional copy of ``backbone`` (same layer names, same weights) at ``output_stride`` 8 or 16."""
+    rates, probe, strides = plan_dilation(backbone, output_stride, layout, name)
     pairs = []
 
     def clone(layer):
         copy = layer.__class__.from_config(layer.get_config())
         copy.name = layer.name  # some keras-hub blocks drop the name their config holds
-        if id(layer) in plan and isinstance(layer, keras.layers.Layer):
-            _rewrite(copy, plan[id(layer)])
+        if id(layer) in rates and isinstance(layer, keras.layers.Layer):
+            _rewrite(copy, rates[id(layer)])
         pairs.append((layer, copy))
         return copy
 
     try:
         net = keras.models.clone_model(backbone, clone_function=clone)
     except Exception as e:  # a layer's own shape logic refuses the new grid
-        raise DilationError(f"keras-hub backbone {class_name} ({name!r}) cannot be dilated: {e}") from e
+        raise DilationError(f"keras-hub backbone {type(backbone).__name__} ({name!r}) cannot be dilated: {e}") from e
     for layer, copy in pairs:
         if isinstance(layer, keras.layers.Layer) and layer.weights:
             copy.set_weights(layer.get_weights())
@@ -140,18 +147,14 @@ def dilate(backbone, output_stride, layout, name, probe_size=256):
 
 
 def _check(backbone, net, strides, output_stride, layout, probe, name):
-    """Every map of the copy whose original stride is a power of two is at that stride capped at
-    ``output_stride``."""
+    """Every map of the copy whose original stride is 2 ... 32 is at that stride capped at ``output_stride``."""
     original = {op.name: strides[id(op)] for op in backbone.operations if id(op) in strides}
-    for op_name, stride in ((op.name, s) for op, s in _named_strides(net, layout, probe)):
-        before = original.get(op_name)
-        if before in (2, 4, 8, 16, 32) and stride != min(before, output_stride):
+    after = _strides(net, layout, probe)
+    for op in net.operations:
+        before = original.get(op.name)
+        if id(op) in after and before in (2, 4, 8, 16, 32) and after[id(op)] != min(before, output_stride):
             raise DilationError(
-                f"keras-hub backbone {type(backbone).__name__} ({name!r}) cannot be dilated: its layer {op_name!r} "
-                f"gives stride {stride:g} instead of {min(before, output_stride)} when rebuilt; use encoder_output_stride=32."
+                f"keras-hub backbone {type(backbone).__name__} ({name!r}) cannot be dilated: its layer {op.name!r} "
+                f"gives stride {after[id(op)]:g} instead of {min(before, output_stride)} when rebuilt; "
+                "use encoder_output_stride=32."
             )
-
-
-def _named_strides(net, layout, probe):
-    strides = _strides(net, layout, probe)
-    return [(op, strides[id(op)]) for op in net.operations if id(op) in strides]
