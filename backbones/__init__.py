@@ -12,6 +12,7 @@ from backbones import senet, sknet  # noqa: F401  (register SMP's se_resnet*/se_
 from backbones import mit  # noqa: F401  (registers SMP's mit_b0..mit_b5)
 from backbones import keras_hub_adapter  # noqa: F401  (resolves keras_hub:<preset> names; keras_hub itself is imported lazily)
 from backbones import vit  # noqa: F401  (registers timm's VisionTransformers, tu-vit_*, DPT's encoders)
+from backbones import timm_universal, timm_resnet  # noqa: F401  (tu- names: resolution rules, timm's resnet module natively)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
 from backbones.keras_hub_adapter import register_keras_hub_backbone

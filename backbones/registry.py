@@ -172,19 +172,19 @@ def find_spec(name):
         return copy.deepcopy(_RESTORED[name])
     if name in ENCODERS:
         return copy.deepcopy(ENCODERS[name])
-    resolve = _resolver(name)
-    if resolve is not None:  # e.g. keras_hub:<preset>, resolved once
-        if name not in _RESOLVED:
-            _RESOLVED[name] = resolve(name)
-        return copy.deepcopy(_RESOLVED[name])
     base, _, tag = name.partition(".")
     spec = ENCODERS.get(base)
-    if spec is None or not spec.timm_tags or not tag:
+    if spec is not None and spec.timm_tags and tag:
+        if tag not in spec.pretrained_weights:
+            raise ValueError(f"Invalid pretrained tag ({tag}) for {base[3:] if base.startswith('tu-') else base}; valid tags: {sorted(spec.pretrained_weights)}.")
+        params = {**spec.params, **spec.pretrained_weights[tag].get("params", {})}
+        return copy.deepcopy(dataclasses.replace(spec, name=name, params=params, pretrained_tag=tag))
+    resolve = _resolver(name)  # e.g. keras_hub:<preset>, resolved once; a resolver may raise for a name it refuses
+    if resolve is None:
         return None
-    if tag not in spec.pretrained_weights:
-        raise ValueError(f"Invalid pretrained tag ({tag}) for {base[3:] if base.startswith('tu-') else base}; valid tags: {sorted(spec.pretrained_weights)}.")
-    params = {**spec.params, **spec.pretrained_weights[tag].get("params", {})}
-    return copy.deepcopy(dataclasses.replace(spec, name=name, params=params, pretrained_tag=tag))
+    if name not in _RESOLVED:
+        _RESOLVED[name] = resolve(name)
+    return copy.deepcopy(_RESOLVED[name])
 
 
 def transformer_style(name):

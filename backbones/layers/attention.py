@@ -30,3 +30,66 @@ def squeeze_excite(
     s = conv2d(s, in_channels, 1, expand_name, data_format=data_format, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer)
     s = activation(s, gate)
     return keras.layers.Multiply()([x, s])
+
+
+def eca_kernel_size(channels, gamma=2, beta=1):
+    """ECA-Net's adaptive kernel size (timm's ``EcaModule(channels)``): the odd size nearest
+    ``|log2(C) + beta| / gamma``, at least 3."""
+    import math
+
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class EfficientChannelAttention(keras.layers.Layer):
+    """timm's ``EcaModule``: ``x * sigmoid(conv1d(mean_hw(x)))``, one bias-free 1-D conv of
+    ``kernel_size`` (zero padding) across the channels of the pooled vector. Its weight is the
+    torch ``Conv1d(1, 1, k)`` weight, shape ``(1, 1, k)``, keyed ``<name>.weight``."""
+
+    def __init__(self, kernel_size, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = int(kernel_size)
+        self.data_format = data_format
+
+    def build(self, input_shape):
+        bound = 1.0 / self.kernel_size**0.5  # torch's Conv1d default (kaiming_uniform a=sqrt(5), fan_in = k)
+        self.weight = self.add_weight(
+            shape=(1, 1, self.kernel_size), initializer=keras.initializers.RandomUniform(-bound, bound), name="weight"
+        )
+
+    def call(self, x):
+        from keras import ops
+
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        y = ops.mean(x, axis=axes)  # (B, C)
+        c = y.shape[-1]
+        p = (self.kernel_size - 1) // 2
+        y_pad = ops.pad(y, [[0, 0], [p, p]])
+        w = ops.cast(self.weight, y.dtype)
+        out = sum(w[0, 0, j] * y_pad[:, j : j + c] for j in range(self.kernel_size))
+        gate = ops.sigmoid(out)
+        shape = (-1, 1, 1, c) if self.data_format == "channels_last" else (-1, c, 1, 1)
+        return x * ops.reshape(gate, shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def smp_params(self, prefix):
+        from weight_ports.naming import torch_path
+        from weight_ports.translate import Param
+
+        def same(a):
+            return a
+
+        return [Param(f"{torch_path(prefix)}.weight", self.weight, same, same)]
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "data_format": self.data_format}
+
+
+def efficient_channel_attention(x, name, *, data_format, kernel_size=None):
+    """timm's ``EcaModule(C)`` named ``name`` (its conv's module path); ``kernel_size`` defaults
+    to ``eca_kernel_size(C)``."""
+    kernel_size = kernel_size or eca_kernel_size(channels(x, data_format))
+    return EfficientChannelAttention(kernel_size, data_format=data_format, name=name)(x)

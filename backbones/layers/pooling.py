@@ -42,3 +42,56 @@ def avg_pool(x, pool_size, stride, padding=0, *, data_format, count_include_pad=
 def global_avg_pool(x, *, data_format, keepdims=True, name=None):
     """torch ``x.mean((2, 3), keepdim=True)`` / ``adaptive_avg_pool2d(x, 1)``."""
     return keras.layers.GlobalAveragePooling2D(data_format=data_format, keepdims=keepdims, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class BlurPool(keras.layers.Layer):
+    """timm's ``BlurPool2d(channels, filt_size, stride)``: reflect padding ``((stride - 1) +
+    (filt_size - 1)) // 2``, then a depthwise binomial blur (``C(n-1, k) / 2^(n-1)`` outer product)
+    with ``stride``. No weights (timm's filter is a non-persistent buffer)."""
+
+    def __init__(self, filt_size=3, stride=2, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.filt_size, self.stride, self.data_format = int(filt_size), int(stride), data_format
+
+    def call(self, x):
+        import math
+
+        import numpy as np
+        from keras import ops
+
+        coeffs = np.array([math.comb(self.filt_size - 1, k) for k in range(self.filt_size)], "float32")
+        coeffs /= 2 ** (self.filt_size - 1)
+        c = x.shape[-1] if self.data_format == "channels_last" else x.shape[1]
+        kernel = np.tile((coeffs[:, None] * coeffs[None, :])[:, :, None, None], (1, 1, c, 1))
+        p = ((self.stride - 1) + (self.filt_size - 1)) // 2
+        spatial = [[p, p], [p, p]]
+        widths = [[0, 0]] + (spatial + [[0, 0]] if self.data_format == "channels_last" else [[0, 0]] + spatial)
+        x = ops.pad(x, widths, mode="reflect")
+        return ops.depthwise_conv(x, ops.cast(kernel, x.dtype), strides=self.stride, padding="valid", data_format=self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        p = ((self.stride - 1) + (self.filt_size - 1)) // 2
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        for a in axes:
+            if shape[a] is not None:
+                shape[a] = (shape[a] + 2 * p - self.filt_size) // self.stride + 1
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "filt_size": self.filt_size, "stride": self.stride, "data_format": self.data_format}
+
+
+def blur_pool(x, stride=2, *, data_format, filt_size=3, name=None):
+    """timm's ``BlurPool2d`` (anti-aliased downsampling, reflect padding)."""
+    return BlurPool(filt_size, stride, data_format=data_format, name=name)(x)
+
+
+def avg_pool_ceil(x, pool_size, stride, *, data_format, name=None):
+    """torch ``nn.AvgPool2d(pool_size, stride, ceil_mode=True, count_include_pad=False)`` without padding:
+    the last, partial window averages its valid pixels only (Keras / TensorFlow "same" pooling, whose
+    padding goes bottom / right), for ``pool_size == stride``."""
+    if pool_size != stride:
+        raise ValueError(f"avg_pool_ceil needs pool_size == stride, got {pool_size} and {stride}.")
+    return keras.layers.AveragePooling2D(pool_size, strides=stride, padding="same", data_format=data_format, name=name)(x)

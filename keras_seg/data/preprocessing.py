@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from backbones.registry import find_spec, get_spec
+from backbones.registry import get_spec
 
 
 def preprocess_input(x, mean=None, std=None, input_space="RGB", input_range=None, **kwargs):
@@ -34,21 +34,15 @@ def get_preprocessing_params(encoder_name, pretrained="imagenet"):
     """``{"input_space", "input_range", "mean", "std"}`` for ``encoder_name``'s ``pretrained`` weights.
 
     ``tu-`` names take their tag's settings (SMP reads timm's pretrained config; ``pretrained`` is
-    ignored): from the registry for the names it holds (the ViTs, ``<name>[.<tag>]``), from timm
-    otherwise. An unknown weights name raises SMP's ``ValueError("Available pretrained options ...")``.
+    ignored), shipped in the registry (``<name>[.<tag>]``, generated from timm's pretrained configs; no
+    timm at run time); a ``tu-`` name outside the ported builders raises the registry's error naming them.
+    An unknown weights name raises SMP's ``ValueError("Available pretrained options ...")``.
     """
-    spec = find_spec(encoder_name) if encoder_name.startswith("tu-") else None
-    if spec is not None and spec.timm_tags:
-        settings = spec.preprocessing.get(spec.pretrained_tag)
+    if encoder_name.startswith("tu-"):
+        spec = get_spec(encoder_name)
+        settings = spec.preprocessing.get(spec.pretrained_tag) if spec.timm_tags else None
         if settings is None:
             raise ValueError(f"{encoder_name[3:]} does not have pretrained weights and preprocessing parameters")
-    elif encoder_name.startswith("tu-"):
-        import timm
-
-        name = encoder_name[3:]
-        if not timm.models.is_model_pretrained(name):
-            raise ValueError(f"{name} does not have pretrained weights and preprocessing parameters")
-        settings = timm.models.get_pretrained_cfg(name).__dict__
     else:
         all_settings = get_spec(encoder_name).preprocessing
         if pretrained not in all_settings:
