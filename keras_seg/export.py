@@ -156,7 +156,44 @@ def _write_export(model, path, format, input_size, batch_size, quantize=None, ca
     if backend == "tensorflow":
         model = _channels_last_graph(model)
     keras.Model.export(model, path, format=format, input_signature=signature, verbose=False, **kwargs)
+    if native_onnx:
+        _drop_noop_squeezes(path)
     return path
+
+
+def _drop_noop_squeezes(path):
+    """Make torch's ONNX export of Keras's torch ``take`` loadable.
+
+    Keras's torch ``take(x, idx, axis)`` is ``index_select(...).squeeze(axis)``, a no-op squeeze
+    in torch when that axis is not 1 (``Resize``'s gathers hit it); torch's exporter writes it
+    as an ONNX Squeeze, which onnxruntime refuses ("Dimension of input 1 must be 1"). Such
+    Squeezes (every squeezed axis statically not 1) become Identity: torch's own semantics.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in (*inferred.value_info, *inferred.input)}
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+                      if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"})
+    changed = False
+    for node in graph.node:
+        shape = shapes.get(node.input[0]) if node.input else None
+        if node.op_type != "Squeeze" or len(node.input) != 2 or node.input[1] not in constants or not shape:
+            continue
+        if all(shape[int(a) % len(shape)] not in (None, 1) for a in constants[node.input[1]].reshape(-1)):
+            node.op_type, changed = "Identity", True
+            del node.input[1:]
+    if changed:
+        used = {name for n in graph.node for name in n.input}
+        kept = [i for i in graph.initializer if i.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        onnx.save(model, path)
 
 
 def _channels_last_graph(model):
