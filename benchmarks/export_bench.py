@@ -70,39 +70,10 @@ def _keras_runner(path, threads):
 
 
 def _artifact_runner(path, threads):
-    from keras_seg.artifacts import Artifact, artifact_format
+    from keras_seg.artifacts import Artifact
 
-    fmt = artifact_format(path)
-    if fmt == "litert":  # the LiteRT interpreter with the benchmark's thread count
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            import tensorflow as tf
-
-            Interpreter = tf.lite.Interpreter
-        interpreter = Interpreter(model_path=path, num_threads=threads)
-        interpreter.allocate_tensors()
-        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-
-        def run(x):
-            interpreter.set_tensor(inp["index"], x)
-            interpreter.invoke()
-            return interpreter.get_tensor(out["index"])
-
-        shape = tuple(inp["shape"])
-    elif fmt == "onnx":
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(path, options)
-        name = session.get_inputs()[0].name
-        run = lambda x: session.run(None, {name: x})  # noqa: E731
-        shape = tuple(session.get_inputs()[0].shape)
-    else:
-        artifact = Artifact(path)
-        run, shape = artifact, artifact.input_shape
-    return run, "channels_first" if shape[1] == 3 else "channels_last"
+    artifact = Artifact(path, threads=threads)  # SavedModel: TF_NUM_INTRAOP_THREADS
+    return artifact, "channels_first" if artifact.input_shape[1] == 3 else "channels_last"
 
 
 def measure_latency(path, size, repeats, threads, warmup=3):

@@ -33,19 +33,30 @@ def _dim(value):
     return value if isinstance(value, int) and value > 0 else None  # None / -1 / "batch": dynamic
 
 
-class Artifact:
-    """An exported model: ``input_shape`` (``None`` for dynamic axes) and ``__call__(x) -> [outputs]``."""
+def litert_interpreter(path, threads=None):
+    """LiteRT's interpreter (the ai-edge-litert package); TensorFlow's deprecated one where it is absent."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tensorflow.lite import Interpreter
+    return Interpreter(model_path=os.fspath(path), num_threads=threads)
 
-    def __init__(self, path):
+
+class Artifact:
+    """An exported model: ``input_shape`` (``None`` for dynamic axes) and ``__call__(x) -> [outputs]``.
+
+    ``threads``: CPU threads of the LiteRT / onnxruntime runtime (default: theirs).
+    """
+
+    def __init__(self, path, threads=None):
         self.path = os.fspath(path)
         self.format = artifact_format(self.path)
+        self.threads = threads
         getattr(self, f"_open_{self.format}")()
 
     def _open_litert(self):
-        from keras_seg.export import _tflite_interpreter
-
         try:
-            self._interpreter = _tflite_interpreter(self.path)
+            self._interpreter = litert_interpreter(self.path, self.threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ValueError(f"{self.path} is not a loadable .tflite model: {e}") from None
@@ -58,7 +69,10 @@ class Artifact:
             import onnxruntime
         except ImportError as e:
             raise ImportError("Running ONNX exports needs onnxruntime (pip install onnxruntime).") from e
-        self._session = onnxruntime.InferenceSession(self.path)
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        self._session = onnxruntime.InferenceSession(self.path, options)
         first = self._session.get_inputs()[0]
         self._input_name = first.name
         self.input_shape = tuple(_dim(d) for d in first.shape)

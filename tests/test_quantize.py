@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keras_seg import quantize, training
-from keras_seg.artifacts import SegmentationArtifact
+from keras_seg.artifacts import SegmentationArtifact, litert_interpreter
 from keras_seg.data import SegmentationDataLoader, SyntheticSegmentation, get_preprocessing_params
 
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
@@ -82,10 +82,9 @@ def test_litert_interpreter_runs_artifacts_without_warnings(toy):
     model, val, paths = toy
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # tf.lite.Interpreter's deprecation warning would fail this
-        interpreter = _tflite_interpreter(paths["int8"])
-        artifact = SegmentationArtifact(paths["int8"], model.config)
-        artifact.predict(val[0][0][:2])
-    assert type(interpreter).__module__.startswith("ai_edge_litert")
+        interpreters = [_tflite_interpreter(paths["int8"]), litert_interpreter(paths["int8"], threads=1)]
+        SegmentationArtifact(paths["int8"], model.config).predict(val[0][0][:2])
+    assert all(type(i).__module__.startswith("ai_edge_litert") for i in interpreters)
 
 
 @TF_ONLY
