@@ -1,7 +1,8 @@
 """timm's resnet module as native ``tu-`` encoders (backbones.timm_resnet) against SMP's TimmUniversalEncoder.
 
 All backends: features of tu-resnet10t (deep-tiered stem, avg-pool shortcuts) and tu-test_resnet (mixed
-Basic / Bottleneck stages, odd widths), both data formats, and a dilated (output_stride 8) tu-resnet10t.
+Basic / Bottleneck stages, odd widths), in both data formats, a dilated (output_stride 8) tu-resnet10t, and
+the kit's ECA / BlurPool in a cut tu-ecaresnet26t with BlurPool anti-aliasing.
 Torch backend: a sample covering every block kind, stem, shortcut, attention (SE, SE 0.25, ECA),
 anti-aliasing (avg, blur), GroupNorm and a pruned model (heavy members cut to one block per stage on both
 sides through timm's own ``layers`` argument), output_stride 16 / 8 on each shortcut / aa kind, depths 1..5
@@ -19,6 +20,7 @@ import segmentation_models_pytorch as smp
 import timm
 import torch
 from safetensors.torch import save_file
+from timm.layers import BlurPool2d
 
 import backbones
 from backbones.registry import ENCODERS
@@ -31,26 +33,30 @@ torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent 
 ONE_BLOCK = [1, 1, 1, 1]
 
 
-def assert_matches_smp(name, size=(32, 32), data_format="channels_last", layers=None, **kwargs):
-    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, BatchNorms randomised);
-    ``layers`` cuts both to that many blocks per stage (timm's ResNet argument; our spec's param)."""
-    timm_kwargs = {"layers": tuple(layers)} if layers else {}
-    reference = smp_encoder(name, weights=None, **timm_kwargs, **kwargs)
-    ours = name
+def assert_matches_smp(name, size=(32, 32), data_format="channels_last", layers=None, variant=None, **kwargs):
+    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, BatchNorms randomised).
+    ``layers`` cuts both to that many blocks per stage (timm's ResNet argument; our spec's param);
+    ``variant`` is ``(timm kwargs, our params)`` changing both alike (e.g. another anti-aliasing layer)."""
+    timm_kwargs, params = variant or ({}, {})
     if layers:
-        ours = f"{name}-cut"
+        timm_kwargs, params = {**timm_kwargs, "layers": tuple(layers)}, {**params, "layers": list(layers)}
+    reference = smp_encoder(name, weights=None, **timm_kwargs, **kwargs)
+    ours = f"{name}-variant" if params else name
+    if params:
         spec = ENCODERS[name]
-        ENCODERS[ours] = dataclasses.replace(spec, name=ours, params={**spec.params, "layers": list(layers)})
+        ENCODERS[ours] = dataclasses.replace(spec, name=ours, params={**spec.params, **params})
     try:
         encoder = port_smp_encoder(reference, ours, data_format, **kwargs)
         assert encoder.out_channels == list(reference.out_channels)
         assert encoder.output_stride == reference.output_stride
         assert_features_match(reference, encoder, image((2, 3, *size)), data_format)
     finally:
-        ENCODERS.pop(f"{name}-cut", None)
+        ENCODERS.pop(f"{name}-variant", None)
 
 
-@pytest.mark.parametrize("name", ["tu-resnet10t", "tu-test_resnet"])
+@pytest.mark.parametrize("name, data_format", [
+    ("tu-resnet10t", "channels_last"), ("tu-resnet10t", "channels_first"), ("tu-test_resnet", "channels_first"),
+])
 def test_features_match_smp(name, data_format):
     assert_matches_smp(name, (64, 48), data_format)
 
@@ -58,6 +64,12 @@ def test_features_match_smp(name, data_format):
 def test_dilated_features_match_smp():
     """output_stride 8: layer3 / layer4 dilated 2 / 4, their avg-pool shortcuts as timm's AvgPool2dSame."""
     assert_matches_smp("tu-resnet10t", (40, 32), output_stride=8)
+
+
+def test_attention_and_blur_match_smp():
+    """The kit's ECA and BlurPool (stem and strided blocks) on every backend: tu-ecaresnet26t with timm's
+    BlurPool2d as anti-aliasing layer (timm's ``aa_layer`` argument; ours ``aa="blur"``), one block per stage."""
+    assert_matches_smp("tu-ecaresnet26t", layers=ONE_BLOCK, variant=({"aa_layer": BlurPool2d}, {"aa": "blur"}))
 
 
 # name -> what it covers (cut to one block per stage where marked).
@@ -188,6 +200,7 @@ def test_pretrained_offline(tmp_path, monkeypatch):
         backbones.get_encoder("tu-resnet10t.no_such_tag")
 
 
+@torch_only
 def test_adapt_input_conv_is_timms():
     from timm.models._manipulate import adapt_input_conv as timm_adapt
 
