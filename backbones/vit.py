@@ -47,6 +47,7 @@ from backbones.layers import (
 )
 from backbones.layers.initializers import HostDrawnWeights
 from backbones.pos_embed import resample_abs_pos_embed
+from backbones.timm_universal import timm_name, timm_weights_entry  # shared by every tu- encoder
 from backbones.vit_configs import VIT_ARCHS
 
 # timm's resample_abs_pos_embed default (VisionTransformer._pos_embed and checkpoint_filter_fn pass none).
@@ -447,11 +448,6 @@ def get_vit_encoder(name, in_channels=3, depth=4, weights=None, output_indices=N
 # -- timm checkpoints -------------------------------------------------------------------------------------
 
 
-def timm_name(spec):
-    base = spec.name[3:].split(".")[0]
-    return f"{base}.{spec.pretrained_tag}" if spec.pretrained_tag else base
-
-
 def timm_state_to_encoder(state, encoder):
     """A timm VisionTransformer state_dict as ``encoder`` (SMP's ``model.`` keys) takes it: timm's
     ``checkpoint_filter_fn`` (position embedding resampled to the model's grid, bicubic, antialiased;
@@ -493,17 +489,6 @@ def _resampled_pos_embed(value, encoder):
         return value
     resampled = resample_abs_pos_embed(ops.convert_to_tensor(value.astype("float32")), new, old, prefix, POS_EMBED_ANTIALIAS)
     return ops.convert_to_numpy(resampled).astype(value.dtype)
-
-
-def timm_weights_entry(spec):
-    """The hub entry of the tag ``spec`` loads; timm's error (with the tags that have weights) when it has none."""
-    entry = spec.pretrained_weights.get(spec.pretrained_tag) if spec.pretrained_tag else None
-    if not entry or not entry.get("repo_id"):
-        raise ValueError(
-            f"No pretrained weights exist for {timm_name(spec)}. Use `pretrained=False` for random init "
-            f"(encoder_weights=None); tags with weights: {sorted(t for t, e in spec.pretrained_weights.items() if e.get('repo_id'))}."
-        )
-    return entry
 
 
 def load_timm_weights(encoder, weights=True):
