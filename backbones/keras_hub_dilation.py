@@ -27,6 +27,7 @@ NEUTRAL = (
     keras.layers.ZeroPadding2D, *CONVS, *POOLS,
 )
 NEUTRAL_OPS = ("Split", "Add", "Multiply", "Subtract", "Concatenate", "Sigmoid", "Relu", "Cast")
+INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer")
 # SMP refuses these families too (its DenseNet encoders raise for output_stride 8/16)
 REFUSED = {"DenseNetBackbone": "SMP's DenseNet encoders cannot be dilated either"}
 
@@ -122,6 +123,14 @@ def plan_dilation(backbone, output_stride, layout, name, probe_size=256):
     return rates, probe, strides
 
 
+def _no_random_init(layer):
+    """Zeros for the kernels of ``layer`` (and its sublayers) when built: its weights are copied in."""
+    for leaf in layer._flatten_layers(include_self=True, recursive=True):
+        for attr in INITIALIZERS:
+            if getattr(leaf, attr, None) is not None and not leaf.built:
+                setattr(leaf, attr, keras.initializers.Zeros())
+
+
 def dilate(backbone, output_stride, layout, name):
     """A functional copy of ``backbone`` (same layer names, same weights) at ``output_stride`` 8 or 16."""
     rates, probe, strides = plan_dilation(backbone, output_stride, layout, name)
@@ -130,6 +139,8 @@ def dilate(backbone, output_stride, layout, name):
     def clone(layer):
         copy = layer.__class__.from_config(layer.get_config())
         copy.name = layer.name  # some keras-hub blocks drop the name their config holds
+        if isinstance(copy, keras.layers.Layer):
+            _no_random_init(copy)
         if id(layer) in rates and isinstance(layer, keras.layers.Layer):
             _rewrite(copy, rates[id(layer)])
         pairs.append((layer, copy))

@@ -220,7 +220,8 @@ def test_refusals(preset_dir):
 
 
 # family -> output strides checked (both where the rewrite differs: nested blocks in MobileNet)
-DILATABLE = {"resnet": (16, 8), "resnetv2": (8,), "cspnet": (16,), "efficientnet": (8,), "mobilenetv3": (16, 8)}
+# (EfficientNet: against SMP below)
+DILATABLE = {"resnet": (16, 8), "resnetv2": (8,), "cspnet": (16,), "mobilenetv3": (16, 8)}
 
 
 @torch_only
@@ -248,47 +249,84 @@ def test_dilated_features(preset_dir, family):
 
 
 @pytest.fixture(scope="module")
-def timm_resnet18(tmp_path_factory):
-    """``(encoder name, timm resnet18)``: a timm resnet18 checkpoint (random weights, BatchNorm
-    randomised) in a Hugging Face cache read offline, as ``keras_hub:hf://timm/...``."""
+def timm_hub(tmp_path_factory):
+    """``timm_hub(architecture)``: ``(encoder name, timm model)`` for a timm checkpoint (random
+    weights, BatchNorm randomised) in a Hugging Face cache read offline, as ``keras_hub:hf://timm/...``."""
     import timm
     import torch
     from safetensors.torch import save_file
 
     from tests.parity import randomize_batchnorm
 
-    torch.manual_seed(0)
-    net = randomize_batchnorm(timm.create_model("resnet18", pretrained=False).eval())
+    made = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
-        snapshot = offline_hub_snapshot(tmp_path_factory.mktemp("hub"), monkeypatch, "timm/resnet18.keras_seg_test")
-        (snapshot / "config.json").write_text(json.dumps({
-            "architecture": "resnet18", "num_classes": 1000, "num_features": 512,
-            "pretrained_cfg": {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
-                               "std": [0.229, 0.224, 0.225], "interpolation": "bicubic"},
-        }))
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(snapshot / "model.safetensors"))
-        yield "keras_hub:hf://timm/resnet18.keras_seg_test", net
+        cache = tmp_path_factory.mktemp("hub")
+
+        def make(architecture):
+            if architecture not in made:
+                torch.manual_seed(0)
+                net = randomize_batchnorm(timm.create_model(architecture, pretrained=False).eval())
+                snapshot = offline_hub_snapshot(cache, monkeypatch, f"timm/{architecture}.keras_seg_test")
+                (snapshot / "config.json").write_text(json.dumps({
+                    "architecture": architecture, "num_classes": 1000, "num_features": net.num_features,
+                    "pretrained_cfg": {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
+                                       "std": [0.229, 0.224, 0.225], "interpolation": "bicubic"},
+                }))
+                save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(snapshot / "model.safetensors"))
+                made[architecture] = (f"keras_hub:hf://timm/{architecture}.keras_seg_test", net)
+            return made[architecture]
+
+        yield make
 
 
-@pytest.mark.parametrize("output_stride", [16, 8])
-def test_dilated_resnet_is_smps(timm_resnet18, output_stride):
-    """keras-hub's resnet18 (converted from a timm checkpoint) dilated by the adapter equals SMP's
-    resnet18 encoder with the same weights dilated by SMP (``make_dilated``), at every stride."""
+def _smp_features(name, net, output_stride, x):
+    """SMP's encoder ``name`` with ``net``'s weights (its classifier dropped), dilated by SMP, on ``x`` (NCHW)."""
     import segmentation_models_pytorch as smp
     import torch
 
-    name, net = timm_resnet18
-    encoder = backbones.get_encoder(name, output_stride=output_stride, weights="imagenet")
-    reference = smp.encoders.get_encoder("resnet18", weights=None, output_stride=output_stride)
-    reference.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("fc.")})
-    x = image((1, 3, SIZE, SIZE))
+    reference = smp.encoders.get_encoder(name, weights=None, output_stride=output_stride).eval()
+    reference.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith(("fc.", "classifier."))})
     with torch.inference_mode():
-        expected = [t.numpy() for t in reference.eval()(torch.from_numpy(x))]
+        return reference, [t.numpy() for t in reference(torch.from_numpy(x))]
+
+
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_dilated_resnet_is_smps(timm_hub, output_stride):
+    """keras-hub's resnet18 (converted from a timm checkpoint) dilated by the adapter equals SMP's
+    resnet18 encoder with the same weights dilated by SMP (``make_dilated``), at every stride."""
+    name, net = timm_hub("resnet18")
+    encoder = backbones.get_encoder(name, output_stride=output_stride, weights="imagenet")
+    x = image((1, 3, SIZE, SIZE))
+    _, expected = _smp_features("resnet18", net, output_stride, x)
     features = infer(encoder, to_format(x, "channels_last"))
     for level, (ours, theirs) in enumerate(zip(features[1:], expected[1:]), start=1):
         assert theirs.shape[-1] == SIZE // min(2**level, output_stride)
         err = relative_error(to_nchw(ours, "channels_last"), theirs)
         print(f"keras-hub resnet18 OS{output_stride} vs SMP, stride {2 ** level} {BACKEND}: {err:.1e}")
+        assert err < 1e-4, (level, err)
+
+
+@torch_only
+@pytest.mark.filterwarnings("ignore:`timm-` encoders are deprecated:DeprecationWarning")  # SMP's own make_dilated
+def test_dilated_efficientnet_is_smps(timm_hub):
+    """keras-hub's efficientnet_b0 (from a timm checkpoint: depthwise convs, squeeze-and-excite)
+    dilated to output stride 8 equals SMP's timm-efficientnet-b0 dilated by SMP (rates 2 and 4).
+    keras-seg's stride-32 feature is keras-hub's last map (after the 1x1 head conv), SMP's the last
+    block's: compared through SMP's own head layers; stride 2 differs in choice (stem vs first block)."""
+    import torch
+
+    name, net = timm_hub("efficientnet_b0")
+    encoder = backbones.get_encoder(name, output_stride=8, weights="imagenet")
+    x = image((1, 3, SIZE, SIZE))
+    reference, expected = _smp_features("timm-efficientnet-b0", net, 8, x)
+    with torch.inference_mode():
+        expected[5] = reference.bn2(reference.conv_head(torch.from_numpy(expected[5]))).numpy()
+    features = infer(encoder, to_format(x, "channels_last"))
+    for level in range(2, 6):
+        ours, theirs = to_nchw(features[level], "channels_last"), expected[level]
+        assert theirs.shape[-1] == SIZE // min(2**level, 8)
+        err = relative_error(ours, theirs)
+        print(f"keras-hub efficientnet_b0 OS8 vs SMP, stride {2 ** level} {BACKEND}: {err:.1e}")
         assert err < 1e-4, (level, err)
 
 
@@ -452,14 +490,14 @@ def test_registered_backbone_instance():
 
 
 @torch_only
-def test_timm_checkpoint_from_an_offline_hub_cache(timm_resnet18):
+def test_timm_checkpoint_from_an_offline_hub_cache(timm_hub):
     """``keras_hub:hf://timm/<repo>``: keras-hub converts the timm checkpoint (config.json with
     "architecture" + model.safetensors) read offline from a Hugging Face cache the test writes;
     the features equal timm's own ``features_only`` outputs."""
     import timm
     import torch
 
-    name, net = timm_resnet18
+    name, net = timm_hub("resnet18")
     encoder = backbones.get_encoder(name, weights="imagenet")
     x = image((1, 3, SIZE, SIZE))
     features = infer(encoder, to_format(x, "channels_last"))
