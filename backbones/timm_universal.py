@@ -134,18 +134,23 @@ def timm_state_to_encoder(state, encoder):
     return out
 
 
-def load_timm_checkpoint(encoder, weights=True):
-    """Download (or take from the cache) timm's checkpoint of the encoder's model and tag, and load it."""
+def read_timm_checkpoint(spec):
+    """timm's state_dict for the tag ``spec`` loads, downloaded (or from the cache) from ``timm/<model>.<tag>``."""
     from weight_ports import hub
     from weight_ports.readers import read_state_dict
-    from weight_ports.translate import load_state_dict
 
-    weights_warning(weights)
-    spec = encoder.spec
     entry = timm_weights_entry(spec)
     path = hub.download_file(entry["repo_id"], "model.safetensors", revision=entry.get("revision"),
                              what=f"encoder {spec.name!r} pretrained weights")
-    load_state_dict(encoder, timm_state_to_encoder(read_state_dict(path), encoder), strict=True)
+    return read_state_dict(path)
+
+
+def load_timm_checkpoint(encoder, weights=True):
+    """Load timm's checkpoint of the encoder's model and tag (SMP's warning for a non-bool ``weights``)."""
+    from weight_ports.translate import load_state_dict
+
+    weights_warning(weights)
+    load_state_dict(encoder, timm_state_to_encoder(read_timm_checkpoint(encoder.spec), encoder), strict=True)
     return encoder
 
 

@@ -47,7 +47,7 @@ from backbones.layers import (
 )
 from backbones.layers.initializers import HostDrawnWeights
 from backbones.pos_embed import resample_abs_pos_embed
-from backbones.timm_universal import timm_name, timm_weights_entry  # shared by every tu- encoder
+from backbones.timm_universal import read_timm_checkpoint, timm_name, timm_weights_entry  # shared by every tu- encoder
 from backbones.vit_configs import VIT_ARCHS
 
 # timm's resample_abs_pos_embed default (VisionTransformer._pos_embed and checkpoint_filter_fn pass none).
@@ -493,15 +493,9 @@ def _resampled_pos_embed(value, encoder):
 
 def load_timm_weights(encoder, weights=True):
     """Download (or take from the cache) timm's checkpoint of the encoder's name and tag, and load it."""
-    from weight_ports import hub
-    from weight_ports.readers import read_state_dict
     from weight_ports.translate import load_state_dict
 
-    spec = encoder.spec
-    entry = timm_weights_entry(spec)
-    path = hub.download_file(entry["repo_id"], "model.safetensors", revision=entry.get("revision"),
-                             what=f"encoder {spec.name!r} pretrained weights")
-    load_state_dict(encoder, timm_state_to_encoder(read_state_dict(path), encoder), strict=True)
+    load_state_dict(encoder, timm_state_to_encoder(read_timm_checkpoint(encoder.spec), encoder), strict=True)
     return encoder
 
 
