@@ -27,7 +27,10 @@ from backbones.registry import ENCODERS
 from backbones.timm_configs.resnet import RESNET_MODELS
 from keras_seg.data.preprocessing import get_preprocessing_params
 from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
-from tests.parity import BACKEND, image, offline_hub_snapshot, randomize_batchnorm
+from tests.parity import (
+    BACKEND, assert_state_dicts_identical, image, offline_hub_snapshot, randomize_batchnorm, relative_error, run_keras, run_smp,
+    smp_model, to_keras,
+)
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
 ONE_BLOCK = [1, 1, 1, 1]
@@ -209,3 +212,21 @@ def test_adapt_input_conv_is_timms():
     weight = torch.randn(8, 3, 3, 3)
     for in_chans in (1, 2, 4, 7):
         np.testing.assert_array_equal(adapt_input_conv(in_chans, weight.numpy()), timm_adapt(in_chans, weight.clone()).numpy())
+
+
+@torch_only
+def test_architecture_round_trips(tmp_path):
+    """An SMP Unet on a tu- encoder at depth 4 (SMP's save_pretrained checkpoint: encoder.model.* keys, no
+    layer4) loads into keras-seg with SMP's outputs; saved back, SMP loads it bit for bit; a .keras save
+    keeps the outputs."""
+    reference = smp_model("Unet", encoder_name="tu-resnet10t", classes=2, encoder_depth=4, decoder_channels=(32, 16, 16, 8))
+    model = to_keras(reference, "channels_first")
+    x = image((1, 3, 64, 64))
+    expected = run_smp(reference, x)[0]
+    actual = run_keras(model, x, "channels_first")[0]
+    assert actual.shape == expected.shape and relative_error(actual, expected) < 1e-4
+    model.save_pretrained(tmp_path / "for_smp")
+    assert_state_dicts_identical(smp.from_pretrained(str(tmp_path / "for_smp")).state_dict(), reference.state_dict())
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(run_keras(loaded, x, "channels_first")[0], actual)
