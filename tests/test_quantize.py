@@ -64,7 +64,7 @@ def toy(tmp_path_factory):
         SyntheticSegmentation(n, SIZE, seed=0, split=split), 16, preprocessing=prep, data_format="channels_last", **kw)
     train, val = loader("train", 128, shuffle=True), loader("val", 32)
     training.compile_for(model, "binary", learning_rate=3e-3)
-    model.fit(train, epochs=4, verbose=0)
+    model.fit(train, epochs=3, verbose=0)
     calibration = np.concatenate([train[i][0] for i in range(2)])  # 32 training images
     folder = tmp_path_factory.mktemp("quantize")
     paths = {}
@@ -89,9 +89,9 @@ def test_litert_interpreter_runs_artifacts_without_warnings(toy):
 
 @TF_ONLY
 @pytest.mark.parametrize("mode,rel_tolerance", [
-    ("float16", 1e-2),  # measured on this toy model: 1.2e-3 of the output scale
-    ("dynamic", 0.08),  # measured: 2.6e-2
-    ("int8", 0.1),  # measured: 4.6e-2
+    ("float16", 1e-2),  # measured on this toy model: 1.1e-3 of the output scale
+    ("dynamic", 0.08),  # measured: 1.5e-2
+    ("int8", 0.1),  # measured: 4.3e-2
 ])
 def test_quantized_artifact_matches_keras(toy, mode, rel_tolerance):
     model, val, paths = toy
@@ -128,7 +128,7 @@ def test_int8_artifact_is_integer_and_keeps_float_io(toy):
 def test_quantized_iou_close_to_float(toy):
     model, val, paths = toy
     reference = training.evaluate_masks(model, val, "binary")["iou"]
-    assert reference > 0.3  # the toy model has learnt the shapes
-    for mode, points in (("float16", 0.002), ("dynamic", 0.01), ("int8", 0.01)):  # measured: all within 0.001
+    assert reference > 0.25  # the toy model has learnt the shapes (measured 0.34)
+    for mode, points in (("float16", 0.002), ("dynamic", 0.01), ("int8", 0.01)):  # measured: all within 0.0006
         iou = training.evaluate_masks(SegmentationArtifact(paths[mode], model.config), val, "binary")["iou"]
         assert abs(iou - reference) <= points, (mode, iou, reference)
