@@ -12,7 +12,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, pinned: this machine serves these wheels from local files.
   .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/python -m pip install -q -e ".[torch,tensorflow,jax,hub,data,litert,test]"
+  .venv/bin/python -m pip install -q -e ".[torch,tensorflow,jax,hub,data,litert,onnx,test]"
   rm -f .venv/.keras-seg-installed-*
   touch "$stamp"
 fi
