@@ -135,6 +135,7 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
                          "shapes (input_size=None, batch_size=None) are for 'tf_saved_model' and 'onnx'.")
     if quantize is not None and format != "litert":
         raise ValueError(f"quantize applies to the 'litert' format only, got format={format!r}.")
+    input_signature(model, input_size, batch_size)  # the size checks, here before any subprocess
     check_target(path, format, overwrite)
     with (atomic_dir(path) if format == "tf_saved_model" else atomic_path(path)) as tmp:
         _write_export(model, tmp, format, input_size, batch_size, quantize, calibration)
