@@ -5,6 +5,7 @@ import keras
 from backbones.layers.activations import activation
 from backbones.layers.conv import conv2d
 from backbones.layers.formats import channels
+from backbones.layers.initializers import HostDrawnWeights
 from backbones.layers.pooling import global_avg_pool
 
 
@@ -42,7 +43,7 @@ def eca_kernel_size(channels, gamma=2, beta=1):
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class EfficientChannelAttention(keras.layers.Layer):
+class EfficientChannelAttention(HostDrawnWeights, keras.layers.Layer):
     """timm's ``EcaModule``: ``x * sigmoid(conv1d(mean_hw(x)))``, one bias-free 1-D conv of
     ``kernel_size`` (zero padding) across the channels of the pooled vector. Its weight is the
     torch ``Conv1d(1, 1, k)`` weight, shape ``(1, 1, k)``, keyed ``<name>.weight``."""
