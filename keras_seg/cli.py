@@ -765,6 +765,20 @@ def _image_files(folder):
     raise CLIError(f"--calibration-data: no images in {folder} (nor in its images/ or train/images/).")
 
 
+def _run_training_images(folder, run, model):
+    """The image files of a run's training part of ``folder`` (its train/ split, or the run's split)."""
+    from keras_seg import training
+
+    if not os.path.isdir(folder):
+        raise CLIError(f"the run's training data {folder} is not found (from here): "
+                       "pass --calibration-data FOLDER or --calibration-data synthetic.")
+    data_args = argparse.Namespace(data=folder, ignore_index=None, convert_channels=False, validate=False,
+                                   label_map=None, **{k: run.get(k, v) for k, v in RUN_DATA_DEFAULTS.items()})
+    train, _ = _datasets(data_args, run.get("mode") or training.infer_mode(model), training.model_classes(model))
+    dataset = getattr(train, "dataset", train)  # a Subset (the run's split) or the train/ FolderDataset
+    return [dataset.image_paths[i] for i in getattr(train, "indices", range(len(dataset)))]
+
+
 def _calibration_images(source, args, run, model, size):
     """Up to --calibration-samples images from ``source``, prepared as for training, in the model's layout."""
     import numpy as np
@@ -776,24 +790,15 @@ def _calibration_images(source, args, run, model, size):
     from keras_seg.data.preprocessing import resolve_preprocessing
 
     n, seed = args.calibration_samples, run.get("seed", 0)
-    channels = (getattr(model, "config", None) or {}).get("in_channels", 3)
-    if source == "synthetic" or source == ("run", "synthetic"):
-        mode = run.get("mode") or training.infer_mode(model)
-        ds = SyntheticSegmentation(n, size, mode=mode, seed=seed, split="train")  # the run's first training samples
+    config = getattr(model, "config", None) or {}
+    if source in ("synthetic", ("run", "synthetic")):  # the run's first training samples
+        ds = SyntheticSegmentation(n, size, mode=run.get("mode") or training.infer_mode(model), seed=seed, split="train")
         images = [ds[i][0] for i in range(n)]
-    elif isinstance(source, tuple):  # the run's own folder: its training part
-        data_args = argparse.Namespace(data=source[1], ignore_index=None, convert_channels=False, validate=False,
-                                       label_map=None, **{k: run.get(k, v) for k, v in RUN_DATA_DEFAULTS.items()})
-        mode = run.get("mode") or training.infer_mode(model)
-        train, _ = _datasets(data_args, mode, training.model_classes(model))
-        order = np.random.default_rng(seed).permutation(len(train))[:n]
-        images = [train[int(i)][0] for i in order]
     else:
-        files = _image_files(source)
+        files = _run_training_images(source[1], run, model) if isinstance(source, tuple) else _image_files(source)
         order = np.random.default_rng(seed).permutation(len(files))[:n]
-        images = [read_image(files[int(i)], channels) for i in order]
-    preprocessing = run.get("preprocessing") if "preprocessing" in run else _preprocessing_for(
-        "auto", (getattr(model, "config", None) or {}).get("encoder_name", ""))
+        images = [read_image(files[int(i)], config.get("in_channels", 3)) for i in order]
+    preprocessing = run["preprocessing"] if "preprocessing" in run else _preprocessing_for("auto", config.get("encoder_name", ""))
     prep = resolve_preprocessing(preprocessing)
     return np.stack([format_image(prep(resize_image(np.asarray(im), size)), model.data_format) for im in images])
 
