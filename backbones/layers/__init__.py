@@ -35,6 +35,7 @@ from backbones.layers.padding import (
 )
 from backbones.layers.pooling import avg_pool, global_avg_pool, max_pool
 from backbones.layers.regularization import DropPath, drop_path
+from backbones.layers import torch_paths  # noqa: F401  (fast paths on the torch backend)
 from backbones.layers.transformer import (
     DotProductAttention,
     EmptyFeature,

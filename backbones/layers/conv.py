@@ -7,6 +7,7 @@ ports their weights: Conv2D (O, I/g, kh, kw) and DepthwiseConv2D (C, 1, kh, kw).
 import keras
 from keras import ops
 
+from backbones.layers import torch_paths
 from backbones.layers.formats import channels
 from backbones.layers.initializers import HostDrawnWeights
 from backbones.layers.padding import pad_for_conv
@@ -22,10 +23,15 @@ def _add_bias(layer, outputs):
 
 @keras.saving.register_keras_serializable(package="keras_seg")
 class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``)."""
+    """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``);
+    on the torch backend, torch's conv2d without Keras's per-call copies (``torch_paths``)."""
 
     def call(self, inputs):
-        outputs = self.convolution_op(inputs, self.kernel)
+        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
+        if padding is not None:
+            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
+        else:
+            outputs = self.convolution_op(inputs, self.kernel)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 

@@ -10,7 +10,7 @@ sizes on every backend and exports to SavedModel and TFLite.
 import keras
 from keras import ops
 
-from backbones.layers import spatial_axes, standardize_data_format
+from backbones.layers import spatial_axes, standardize_data_format, torch_paths
 
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 _CUBIC_A = -0.75  # torch's bicubic kernel coefficient
@@ -136,6 +136,9 @@ class Resize(keras.layers.Layer):
         axes = spatial_axes(self.data_format)
         targets = self._target(x, reference)
         factor = self.scale_factor if reference is None and self.size is None else None
+        if torch_paths.ENABLED:
+            size = None if factor is not None else [int(t) for t in targets]
+            return torch_paths.interpolate(x, size, factor, self.mode, self.align_corners, self.data_format)
         if factor is not None and float(factor).is_integer() and self.mode in ("nearest", "nearest-exact"):
             for a in axes:
                 x = ops.repeat(x, int(factor), axis=a)
