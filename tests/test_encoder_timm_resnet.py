@@ -153,17 +153,16 @@ def test_registry_matches_timm():
     """Every name and tag: the hub repository, timm's default tag for the bare name, the first conv, and
     preprocessing equal to what SMP's get_preprocessing_params reads from timm; the generated table is
     what the generator derives from timm now."""
-    import importlib.util
     import os
+    import sys
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "generate_timm_configs.py")
-    module_spec = importlib.util.spec_from_file_location("generate_timm_configs", path)
-    generator = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generator)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    from timm_tables import captured_args
+    from timm_tables import resnet as generator
     from timm.models import resnet as timm_resnet
 
     for name in ("resnet18", "resnetrs50", "ecaresnet26t", "resnetblur18", "senet154", "test_resnet"):
-        params, _ = generator.resnet_params(generator.captured_args(name, timm_resnet, "_create_resnet"))
+        params, _ = generator.resnet_params(captured_args(name, timm_resnet, "_create_resnet"))
         assert params == RESNET_MODELS[name]["params"], name
     for name in RESNET_MODELS:
         ours = ENCODERS[f"tu-{name}"]
