@@ -72,19 +72,6 @@ def _param(layer, prefix, attr):
     return Param(f"{torch_path(prefix)}.{attr}", getattr(layer, attr), same, same)
 
 
-@keras.saving.register_keras_serializable(package="keras_seg")
-def quick_gelu(x):
-    """timm's QuickGELU (CLIP's): ``x * sigmoid(1.702 * x)``."""
-    return x * ops.sigmoid(1.702 * x)
-
-
-@keras.saving.register_keras_serializable(package="keras_seg")
-def gelu_tanh(x):
-    """torch's ``F.gelu(x, approximate="tanh")`` (timm's GELUTanh, SigLIP's MLPs)."""
-    return keras.activations.gelu(x, approximate=True)
-
-
-MLP_ACTIVATIONS = {"quick_gelu": quick_gelu, "gelu_tanh": gelu_tanh}
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -225,7 +212,7 @@ def vit_block(x, dim, num_heads, hidden, qkv_bias, init_values, eps, act_layer, 
         y = LayerScale(init_values, name=f"{prefix}-ls1")(y)
     x = keras.layers.Add()([x, drop_path(y, drop_rate, name=f"{prefix}-drop_path1")])
     y = linear(layer_norm(x, f"{prefix}-norm2", eps=eps), hidden, f"{prefix}-mlp-fc1")
-    y = keras.layers.Activation(MLP_ACTIVATIONS[act_layer])(y) if act_layer in MLP_ACTIVATIONS else activation(y, act_layer)
+    y = activation(y, act_layer)
     y = linear(y, dim, f"{prefix}-mlp-fc2")
     if init_values:
         y = LayerScale(init_values, name=f"{prefix}-ls2")(y)

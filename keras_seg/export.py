@@ -135,6 +135,10 @@ def export_model(model, path, format="tf_saved_model", input_size=(256, 256), ba
                          "shapes (input_size=None, batch_size=None) are for 'tf_saved_model' and 'onnx'.")
     if quantize is not None and format != "litert":
         raise ValueError(f"quantize applies to the 'litert' format only, got format={format!r}.")
+    if quantize is not None:
+        from keras_seg.quantize import check_quantize
+
+        calibration = check_quantize(quantize, calibration)  # here, not wrapped in a subprocess's error
     input_signature(model, input_size, batch_size)  # the size checks, here before any subprocess
     check_target(path, format, overwrite)
     with (atomic_dir(path) if format == "tf_saved_model" else atomic_path(path)) as tmp:

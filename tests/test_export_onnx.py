@@ -16,16 +16,13 @@ BACKEND = keras.backend.backend()
 DPT = dict(encoder_name="tu-vit_tiny_patch16_224", img_size=32, decoder_intermediate_channels=(8, 16, 32, 32), decoder_fusion_channels=16)
 CONFIGS = {**{arch: dict(encoder_name="resnet18", **config) for arch, config in ARCH_CONFIGS.items()}, "dpt": DPT}
 SIZES = {**INPUT_SIZES, "dpt": 32}
-# CI time: every architecture on TensorFlow (tf2onnx); on torch (torch.onnx, in the backend's
-# channels_first layout) two of the four whose export onnxruntime refused (Keras's torch `take`
-# has a no-op squeeze that torch.onnx writes as an ONNX Squeeze: export._drop_noop_squeezes);
-# on JAX (through the TensorFlow subprocess, ~10 s an export) one.
-# DPT is left out: tf2onnx writes the Erfc of TensorFlow's exact GELU (its ViT MLPs), which is no ONNX
-# op, and onnxruntime refuses the file (not fixed yet).
-# Every architecture but DPT on some backend (CI time: tf2onnx's optimizer takes 30-45 s on FPN, DeepLabV3(+)
-# and PAN, which torch.onnx exports in 10-30 s). DPT: tf2onnx writes Erfc (exact GELU), not an ONNX op.
+# Every architecture on some backend (CI time: tf2onnx's optimizer takes 30-45 s on FPN, DeepLabV3(+)
+# and PAN, which torch.onnx exports in 10-30 s, in the backend's channels_first layout; JAX goes through
+# the TensorFlow subprocess, ~10 s an export). Torch's four were the ones onnxruntime refused before
+# export._drop_noop_squeezes (Keras's torch `take` writes a no-op Squeeze). DPT's exact GELU is the kit's
+# erf form: TensorFlow's own writes Erfc, which is no ONNX op.
 ONNX_ARCHS = {
-    "tensorflow": ["linknet", "manet", "pspnet", "segformer", "unet", "unetplusplus", "upernet"],
+    "tensorflow": ["dpt", "linknet", "manet", "pspnet", "segformer", "unet", "unetplusplus", "upernet"],
     "torch": ["deeplabv3", "deeplabv3plus", "fpn", "pan", "unet"],
     "jax": ["unet"],
 }[BACKEND]

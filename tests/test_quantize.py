@@ -35,6 +35,20 @@ def test_bad_quantize_input_is_a_clear_error():
     assert quantize.check_quantize("dynamic", None) is None  # no calibration needed
 
 
+def test_export_checks_quantize_before_converting(tmp_path):
+    """On every backend (torch / JAX convert in a TensorFlow subprocess) a bad quantize request is
+    keras-seg's ValueError, raised before any conversion, and nothing is written."""
+    from keras_seg import Unet, export
+
+    model = Unet("resnet18", encoder_weights=None, encoder_depth=2, decoder_channels=(8, 8), classes=1)
+    target = tmp_path / "q.tflite"
+    with pytest.raises(ValueError, match="'int8' needs calibration data"):
+        export.export_model(model, target, "litert", (32, 32), quantize="int8")
+    with pytest.raises(ValueError, match="Unknown quantize value 'int4'"):
+        export.export_model(model, target, "litert", (32, 32), quantize="int4")
+    assert os.listdir(tmp_path) == []
+
+
 @TF_ONLY
 def test_converter_kwargs_per_mode():
     import tensorflow as tf

@@ -1,11 +1,33 @@
 """Activations by torch's name, computed exactly as torch does (GELU is the exact erf form)."""
 
+import math
+
 import keras
 from keras import ops
 
 from backbones.layers.formats import channel_axis
 
-# torch / timm name -> Keras activation (serialisable by name).
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+def gelu(x):
+    """torch's exact ``F.gelu``: ``x / 2 * (1 + erf(x / sqrt(2)))``, written with erf as torch computes it
+    (TensorFlow's own exact GELU uses erfc, which ONNX lacks: tf2onnx's file would not load)."""
+    return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+def quick_gelu(x):
+    """timm's QuickGELU (CLIP's): ``x * sigmoid(1.702 * x)``."""
+    return x * ops.sigmoid(1.702 * x)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+def gelu_tanh(x):
+    """torch's ``F.gelu(x, approximate="tanh")`` (timm's GELUTanh, SigLIP's MLPs)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+# torch / timm name -> Keras activation (a Keras name or a registered, serialisable function).
 ACTIVATIONS = {
     "relu": "relu",
     "relu6": "relu6",
@@ -13,7 +35,9 @@ ACTIVATIONS = {
     "swish": "silu",
     "hard_swish": "hard_silu",
     "hard_sigmoid": "hard_sigmoid",
-    "gelu": "gelu",  # keras.activations.gelu defaults to approximate=False, torch's default
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+    "quick_gelu": quick_gelu,
     "sigmoid": "sigmoid",
     "tanh": "tanh",
     "mish": "mish",
