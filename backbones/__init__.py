@@ -13,6 +13,11 @@ from backbones import mit  # noqa: F401  (registers SMP's mit_b0..mit_b5)
 from backbones import keras_hub_adapter  # noqa: F401  (resolves keras_hub:<preset> names; keras_hub itself is imported lazily)
 from backbones import vit  # noqa: F401  (registers timm's VisionTransformers, tu-vit_*, DPT's encoders)
 from backbones import timm_universal, timm_resnet  # noqa: F401  (tu- names: resolution rules, timm's resnet module natively)
+from backbones import timm_efficientnet_builder  # noqa: F401  (tu- names: timm's efficientnet module)
+from backbones import timm_convnext  # noqa: F401  (tu- names: timm's convnext module)
+from backbones import timm_cspnet  # noqa: F401  (tu- names: timm's cspnet module)
+from backbones import timm_regnet  # noqa: F401  (tu- names: timm's regnet module)
+from backbones import timm_res2net, timm_resnest  # noqa: F401  (tu- names: timm's res2net and resnest modules)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
 from backbones.keras_hub_adapter import register_keras_hub_backbone
