@@ -54,4 +54,39 @@ def concat_channels(tensors, *, data_format, name=None):
     return keras.layers.Concatenate(axis=channel_axis(data_format), name=name)(tensors)
 
 
-__all__ = ["SplitChannels", "concat_channels", "split_channels"]
+@keras.saving.register_keras_serializable(package="keras_seg")
+class ChannelScale(keras.layers.Layer):
+    """``x * gamma`` per channel (timm's layer scale of a conv block, e.g. ConvNeXt's ``gamma``
+    parameter): ``gamma`` of shape ``(C,)`` starts at ``init_value``, keyed ``<name>.<param>``
+    (the layer named after the module that holds the parameter)."""
+
+    def __init__(self, init_value=1e-6, data_format="channels_last", param="gamma", **kwargs):
+        super().__init__(**kwargs)
+        self.init_value, self.data_format, self.param = float(init_value), data_format, param
+
+    def build(self, input_shape):
+        c = input_shape[channel_axis(self.data_format)]
+        self.gamma = self.add_weight(shape=(c,), initializer=keras.initializers.Constant(self.init_value), name=self.param)
+
+    def call(self, x):
+        shape = (1, -1, 1, 1) if self.data_format == "channels_first" else (1, 1, 1, -1)
+        return x * ops.reshape(ops.cast(self.gamma, x.dtype), shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def smp_params(self, prefix):
+        from backbones.layers.norm import torch_params
+
+        return torch_params(prefix, **{self.param: self.gamma})
+
+    def get_config(self):
+        return {**super().get_config(), "init_value": self.init_value, "data_format": self.data_format, "param": self.param}
+
+
+def channel_scale(x, name, *, data_format, init_value=1e-6, param="gamma"):
+    """A per-channel learned scale ``<name>.<param>`` (timm's ConvNeXt ``gamma``)."""
+    return ChannelScale(init_value, data_format, param, name=name)(x)
+
+
+__all__ = ["ChannelScale", "SplitChannels", "channel_scale", "concat_channels", "split_channels"]

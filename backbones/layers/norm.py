@@ -102,3 +102,92 @@ def group_norm(x, groups, name, *, data_format, eps=1e-5, affine=True):
     return keras.layers.GroupNormalization(
         groups=groups, axis=channel_axis(data_format), epsilon=eps, center=affine, scale=affine, name=name
     )(x)
+
+
+def torch_params(prefix, **variables):
+    """``weight_ports`` Params ``<prefix>.<key>`` of variables stored in torch's layout (a layer's ``smp_params``)."""
+    from weight_ports.naming import torch_path
+    from weight_ports.translate import Param
+
+    def same(a):
+        return a
+
+    return [Param(f"{torch_path(prefix)}.{key}", var, same, same) for key, var in variables.items()]
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class RmsNorm(keras.layers.Layer):
+    """timm's RmsNorm / RmsNorm2d over ``axis``: ``x * rsqrt(mean(x^2) + eps) * weight``; with
+    ``variance=True`` timm's SimpleNorm / SimpleNorm2d: ``x * rsqrt(var(x) + eps) * weight``, torch's
+    unbiased variance, ``x`` itself not centred. No bias; weight keyed ``<name>.weight``."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, variance=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon, self.variance = int(axis), float(epsilon), bool(variance)
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(shape=(input_shape[self.axis],), initializer="ones", name="weight")
+
+    def call(self, x):
+        if self.variance:
+            n = x.shape[self.axis]
+            centred = x - ops.mean(x, axis=self.axis, keepdims=True)
+            v = ops.sum(ops.square(centred), axis=self.axis, keepdims=True) / max(n - 1, 1)
+        else:
+            v = ops.mean(ops.square(x), axis=self.axis, keepdims=True)
+        shape = [1] * len(x.shape)
+        shape[self.axis] = -1
+        return x * ops.rsqrt(v + self.epsilon) * ops.reshape(ops.cast(self.weight, x.dtype), shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def smp_params(self, prefix):
+        return torch_params(prefix, weight=self.weight)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "variance": self.variance}
+
+
+def rms_norm_2d(x, name, *, data_format, eps=1e-6, variance=False):
+    """timm's ``RmsNorm2d(C, eps)`` (``variance=True``: ``SimpleNorm2d``) over the channel axis at every pixel."""
+    return RmsNorm(channel_axis(data_format), eps, variance, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class GlobalResponseNorm(keras.layers.Layer):
+    """timm's ``GlobalResponseNorm`` (ConvNeXt-V2): ``x + bias + weight * x * n``, ``n`` the spatial
+    L2 norm of each channel over its mean across channels (+ eps). Weight / bias (zeros) keyed
+    ``<name>.weight`` / ``<name>.bias``."""
+
+    def __init__(self, data_format="channels_last", epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format, self.epsilon = data_format, float(epsilon)
+
+    def build(self, input_shape):
+        c = input_shape[channel_axis(self.data_format)]
+        self.weight = self.add_weight(shape=(c,), initializer="zeros", name="weight")
+        self.bias = self.add_weight(shape=(c,), initializer="zeros", name="bias")
+
+    def call(self, x):
+        first = self.data_format == "channels_first"
+        spatial, chan = ((2, 3), 1) if first else ((1, 2), -1)
+        g = ops.sqrt(ops.sum(ops.square(x), axis=spatial, keepdims=True))
+        n = g / (ops.mean(g, axis=chan, keepdims=True) + self.epsilon)
+        shape = (1, -1, 1, 1) if first else (1, 1, 1, -1)
+        weight, bias = (ops.reshape(ops.cast(v, x.dtype), shape) for v in (self.weight, self.bias))
+        return x + (bias + weight * (x * n))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def smp_params(self, prefix):
+        return torch_params(prefix, weight=self.weight, bias=self.bias)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "epsilon": self.epsilon}
+
+
+def global_response_norm(x, name, *, data_format, eps=1e-6):
+    """timm's ``GlobalResponseNorm(C)`` named ``name``."""
+    return GlobalResponseNorm(data_format, eps, name=name)(x)
