@@ -1,0 +1,197 @@
+"""timm's convnext module as native ``tu-`` encoders (backbones.timm_convnext) against SMP's TimmUniversalEncoder.
+
+SMP treats ConvNeXt as transformer-style (first feature at stride 4): out_channels ``[3, 0, ...]`` and its
+0-channel stride-2 dummy. References have every 1-D parameter randomised (norm weights / biases, the layer-scale
+``gamma`` timm starts at 1e-6, ConvNeXt-V2's GRN that starts at zero), or the blocks would be near identities.
+All backends: tu-test_convnext (Linear MLP on channels-last maps, tanh GELU, eps 1e-5), tu-convnextv2_atto (1x1-conv
+MLP, GRN, no gamma) and tu-convnext_zepto_rms_ols (SimpleNorm, 'overlap_act' stem) cut to one block per stage, and
+a dilated (output_stride 8) tu-test_convnext2.
+Torch backend: a sample covering every stem, norm (LayerNorm, RmsNorm2d, SimpleNorm2d), MLP form with and
+without GRN in both data formats, exact GELU / SiLU, per-stage kernel sizes (heavy members cut to one block per
+stage on both sides through timm's own ``depths`` argument), output_stride 16 / 8, depths 1..4 (timm's
+features_only truncation: depth 1 keeps the first stem conv only), and for every one of the 31 names the
+state_dict keys / shapes and out_channels of SMP's encoder (timm on the meta device). Pretrained loading reads
+an offline hub cache written from timm's own model (full-model ``stem.0`` / ``stages.0`` keys, which the
+features_only model flattens), in_channels 1 / 4 by timm's rule.
+"""
+
+import dataclasses
+import os
+import sys
+
+import keras
+import pytest
+import segmentation_models_pytorch as smp
+import timm
+import torch
+from safetensors.torch import save_file
+from timm.models import convnext as timm_convnext
+
+import backbones
+from backbones.registry import ENCODERS
+from backbones.timm_configs.convnext import CONVNEXT_MODELS
+from keras_seg.data.preprocessing import get_preprocessing_params
+from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.parity import BACKEND, image, offline_hub_snapshot
+
+torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
+ONE_BLOCK = [1, 1, 1, 1]
+
+
+def randomize(module, seed=0):
+    """Every 1-D parameter off its init (in place): weights / gammas in [0.5, 1), biases in [-0.2, 0.2)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim == 1:
+                r = torch.rand(p.shape, generator=gen)
+                p.copy_(r * 0.4 - 0.2 if name.endswith("bias") else r * 0.5 + 0.5)
+    return module
+
+
+def _ours(name, params):
+    """The registered name, or ``<name>-cut`` with ``params`` over its spec's (the caller pops it)."""
+    if not params:
+        return name
+    spec = ENCODERS[name]
+    ENCODERS[f"{name}-cut"] = dataclasses.replace(spec, name=f"{name}-cut", params={**spec.params, **params})
+    return f"{name}-cut"
+
+
+def assert_matches_smp(name, size=(32, 32), data_format="channels_last", depths=None, variant=None, **kwargs):
+    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, 1-D parameters randomised),
+    both cut to ``depths`` blocks per stage when given (timm's ``depths`` argument; our spec's param);
+    ``variant`` is ``(timm kwargs, our params)`` changing both alike (e.g. another stem)."""
+    timm_kwargs, params = variant or ({}, {})
+    if depths:
+        timm_kwargs, params = {**timm_kwargs, "depths": tuple(depths)}, {**params, "depths": list(depths)}
+    reference = randomize(smp_encoder(name, weights=None, **timm_kwargs, **kwargs))
+    try:
+        encoder = port_smp_encoder(reference, _ours(name, params), data_format, **kwargs)
+        assert encoder.out_channels == list(reference.out_channels)
+        assert encoder.output_stride == reference.output_stride
+        assert_features_match(reference, encoder, image((2, 3, *size)), data_format)
+    finally:
+        ENCODERS.pop(f"{name}-cut", None)
+
+
+@pytest.mark.parametrize("name, data_format, depths", [
+    ("tu-test_convnext", "channels_first", None),
+    ("tu-convnextv2_atto", "channels_last", ONE_BLOCK),
+    ("tu-convnext_zepto_rms_ols", "channels_last", ONE_BLOCK),
+])
+def test_features_match_smp(name, data_format, depths):
+    assert_matches_smp(name, (64, 48), data_format, depths)
+
+
+def test_dilated_features_match_smp():
+    """output_stride 8: stages 2 / 3 dilated 2 / 4, their downsample a 2x2 stride-1 conv (timm's 'same' padding:
+    Conv2dSame's bottom / right pixel at dilation 1, symmetric at dilation 2)."""
+    assert_matches_smp("tu-test_convnext2", (40, 32), output_stride=8)
+
+
+def _both(**kwargs):
+    """A variant changing timm's constructor argument and our param alike."""
+    return kwargs, kwargs
+
+
+# case -> (name, blocks per stage or None for all, data format, variant, what it covers).
+TORCH_SAMPLE = {
+    "atto": ("tu-convnext_atto", ONE_BLOCK, "channels_last", None, "patch stem, 1x1-conv MLP, LayerNorm2d, exact GELU, gamma"),
+    "overlap_tiered": ("tu-test_convnext2", None, "channels_first", _both(stem_type="overlap_tiered"),
+                       "convnext_*_ols's stem (make_divisible(dims[0] / 2))"),
+    "overlap": ("tu-test_convnext2", None, "channels_last", _both(stem_type="overlap"), "convnext_nano_ols's stem"),
+    "atto_rms": ("tu-convnext_atto_rms", ONE_BLOCK, "channels_first", None, "RmsNorm2d"),
+    "zepto_rms": ("tu-convnext_zepto_rms", ONE_BLOCK, "channels_first", None, "SimpleNorm2d (unbiased variance, not centred)"),
+    "v2_tiny": ("tu-convnextv2_tiny", ONE_BLOCK, "channels_first", None, "GRN on channels-last maps (Linear MLP), no gamma"),
+    "grn_nchw": ("tu-test_convnext2", None, "channels_first", _both(use_grn=True, conv_mlp=True),
+                 "GRN on NCHW maps (convnextv2_atto ... nano)"),
+    "test3": ("tu-test_convnext3", None, "channels_last", None, "kernel sizes (7, 5, 5, 3), SiLU"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_SAMPLE))
+@torch_only
+def test_sample_matches_smp(case):
+    name, depths, data_format, variant, _ = TORCH_SAMPLE[case]
+    assert_matches_smp(name, data_format=data_format, depths=depths, variant=variant)
+
+
+@pytest.mark.parametrize("name, output_stride, data_format", [("tu-test_convnext3", 16, "channels_last"), ("tu-convnext_atto", 8, "channels_first")])
+@torch_only
+def test_dilation_matches_smp(name, output_stride, data_format):
+    """Stage 3 dilated 2 (output_stride 16, Linear MLP); stages 2 / 3 dilated 2 / 4 (8, 1x1-conv MLP)."""
+    assert_matches_smp(name, (48, 32), data_format, ONE_BLOCK, output_stride=output_stride)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@torch_only
+def test_depths(depth):
+    """timm's features_only model ends at the last feature taken (depth 1: the stem's first conv, unused):
+    the state_dict loads strictly at every depth."""
+    assert_matches_smp("tu-test_convnext2", depth=depth)
+
+
+def _cut(name):
+    """Blocks per stage the layout check builds: one per stage (a stage repeats one block; every block of a
+    model is in the strict loads of the full-depth parity cases and in the sweep, scripts/timm_sweep.py)."""
+    return None if sum(CONVNEXT_MODELS[name]["params"]["depths"]) <= 4 else ONE_BLOCK
+
+
+@pytest.mark.parametrize("name", sorted(CONVNEXT_MODELS))
+@torch_only
+def test_state_dict_layout_matches_timm(name):
+    """Every name: SMP's tu- encoder's state_dict keys and shapes (timm's features_only model, meta device)
+    and out_channels, models cut by ``_cut`` on both sides."""
+    depths = _cut(name)
+    with torch.device("meta"):
+        reference = smp.encoders.get_encoder(f"tu-{name}", weights=None, **({"depths": tuple(depths)} if depths else {}))
+    ours = _ours(f"tu-{name}", {"depths": depths} if depths else None)
+    try:
+        with keras.device("meta"):
+            shapes = layout(backbones.get_encoder(ours))
+    finally:
+        ENCODERS.pop(f"tu-{name}-cut", None)
+    theirs = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    assert sorted(set(shapes) ^ set(theirs)) == []
+    assert shapes == theirs
+    assert list(ENCODERS[f"tu-{name}"].out_channels) == list(reference.out_channels)
+
+
+@torch_only
+def test_registry_matches_timm():
+    """Every name and tag: hub repository, timm's default tag, the first conv (as the features_only model
+    names it), preprocessing equal to SMP's get_preprocessing_params; the table is what the generator derives now."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    from timm_tables import captured_args
+    from timm_tables import convnext as generator
+
+    for name in ("convnext_atto_rms", "convnext_zepto_rms_ols", "convnextv2_tiny", "convnext_xxlarge", "test_convnext3"):
+        assert generator.convnext_params(captured_args(name, timm_convnext, "_create_convnext")) == CONVNEXT_MODELS[name]["params"]
+    for name in CONVNEXT_MODELS:
+        ours = ENCODERS[f"tu-{name}"]
+        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
+        assert ours.first_conv == "model.stem_0"
+        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
+        for tag, entry in ours.pretrained_weights.items():
+            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
+            assert cfg.first_conv == "stem.0"
+            if entry["repo_id"]:
+                assert entry["repo_id"] == cfg.hf_hub_id
+                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+
+
+@torch_only
+def test_pretrained_offline(tmp_path, monkeypatch):
+    """encoder_weights loads timm's checkpoint of the default tag from an offline cache through the real download
+    code: full-model keys flattened as the features_only model names them, head dropped, stem_0 adapted by timm's
+    adapt_input_conv for 1 and 4 channels, depth 3 drops stages 2 / 3. SMP reads the same cache."""
+    torch.manual_seed(3)
+    model = randomize(timm.create_model("test_convnext2"), seed=3)
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, "timm/test_convnext2.r160_in1k")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(snapshot / "model.safetensors"), metadata={"format": "pt"})
+    assert ENCODERS["tu-test_convnext2"].pretrained_tag == "r160_in1k"
+    for in_channels, depth in ((1, 5), (4, 3)):
+        reference = smp.encoders.get_encoder("tu-test_convnext2", in_channels=in_channels, depth=depth, weights=True).eval()
+        encoder = backbones.get_encoder("tu-test_convnext2", in_channels=in_channels, depth=depth, weights=True)
+        assert_features_match(reference, encoder, image((1, in_channels, 32, 32)), "channels_last")
