@@ -2,7 +2,7 @@
 timm 1.0.31), built from ``timm_configs.resnet`` (timm's constructor arguments, generated once).
 
 One builder covers what those models vary: BasicBlock / Bottleneck per stage (cardinality, base width,
-``block_reduce_first``), stems ('' 7x7, 'deep' / 'deep_tiered' three 3x3 convs, ``replace_stem_pool``),
+``block_reduce_first``; other timm modules' ResNets add their block classes with ``register_block``), stems ('' 7x7, 'deep' / 'deep_tiered' three 3x3 convs, ``replace_stem_pool``),
 shortcuts (1x1 or ``down_kernel_size`` conv, or ``avg_down``: 2x2 average pool then 1x1 conv), attention
 after the last norm of a block (SE with timm's rounding, ECA), anti-aliasing (``aa``: 2x2 average pool or
 BlurPool after the strided conv, which then runs at stride 1), GroupNorm instead of BatchNorm, and a
@@ -13,6 +13,7 @@ paths under SMP's ``model.``; like timm's features_only model, nothing past ``de
 
 import math
 import sys
+from typing import Callable, NamedTuple
 
 import keras
 
@@ -24,7 +25,6 @@ from backbones.timm_configs.resnet import RESNET_MODELS
 from backbones.timm_efficientnet import make_divisible
 from backbones.timm_universal import register_timm_models
 
-EXPANSION = {"basic": 1, "bottleneck": 4}
 GROUP_NORM_GROUPS = 32  # timm's GroupNorm default (resnet50_gn)
 
 
@@ -115,25 +115,55 @@ def _downsample(net, x, path, filters, kernel_size, stride, dilation, first_dila
     return net.norm(x, f"{path}.1")
 
 
-def _block(net, x, kind, path, planes, stride, dilation, first_dilation, cardinality, base_width, reduce_first, shortcut):
-    """BasicBlock / Bottleneck: convs, norms, ReLUs, anti-aliasing after the strided conv, attention, residual."""
+def _aa_stride(net, stride, dilation, first_dilation):
+    """(conv stride, anti-aliasing or not): the strided conv runs at stride 1 before timm's aa layer."""
     use_aa = net.aa is not None and (stride == 2 or first_dilation != dilation)
-    conv_stride = 1 if use_aa else stride
-    outplanes = planes * EXPANSION[kind]
-    if kind == "basic":
-        out = relu(net.norm(net.conv(x, planes // reduce_first, 3, f"{path}.conv1", conv_stride, first_dilation, first_dilation), f"{path}.bn1"))
-        if use_aa:
-            out = net.anti_alias(out, stride)
-        out = net.norm(net.conv(out, outplanes, 3, f"{path}.conv2", 1, dilation, dilation), f"{path}.bn2")
-    else:
-        width = int(math.floor(planes * (base_width / 64)) * cardinality)
-        out = relu(net.norm(net.conv(x, width // reduce_first, 1, f"{path}.conv1"), f"{path}.bn1"))
-        out = net.conv(out, width, 3, f"{path}.conv2", conv_stride, first_dilation, first_dilation, cardinality)
-        out = relu(net.norm(out, f"{path}.bn2"))
-        if use_aa:
-            out = net.anti_alias(out, stride)
-        out = net.norm(net.conv(out, outplanes, 1, f"{path}.conv3"), f"{path}.bn3")
-    out = net.attention(out, f"{path}.se", outplanes)
+    return (1 if use_aa else stride), use_aa
+
+
+def _basic(net, x, path, planes, stride, dilation, first_dilation, *, reduce_first, **_):
+    conv_stride, use_aa = _aa_stride(net, stride, dilation, first_dilation)
+    out = relu(net.norm(net.conv(x, planes // reduce_first, 3, f"{path}.conv1", conv_stride, first_dilation, first_dilation), f"{path}.bn1"))
+    if use_aa:
+        out = net.anti_alias(out, stride)
+    return net.norm(net.conv(out, planes, 3, f"{path}.conv2", 1, dilation, dilation), f"{path}.bn2")
+
+
+def _bottleneck(net, x, path, planes, stride, dilation, first_dilation, *, cardinality, base_width, reduce_first, **_):
+    conv_stride, use_aa = _aa_stride(net, stride, dilation, first_dilation)
+    width = int(math.floor(planes * (base_width / 64)) * cardinality)
+    out = relu(net.norm(net.conv(x, width // reduce_first, 1, f"{path}.conv1"), f"{path}.bn1"))
+    out = net.conv(out, width, 3, f"{path}.conv2", conv_stride, first_dilation, first_dilation, cardinality)
+    out = relu(net.norm(out, f"{path}.bn2"))
+    if use_aa:
+        out = net.anti_alias(out, stride)
+    return net.norm(net.conv(out, planes * 4, 1, f"{path}.conv3"), f"{path}.bn3")
+
+
+class BlockKind(NamedTuple):
+    """A timm block class of ResNet's stages: its expansion, its residual branch (``branch(net, x, path,
+    planes, stride, dilation, first_dilation, *, downsample, cardinality, base_width, reduce_first,
+    **block_args)``, up to the last norm) and the path of its last conv (a pruned model's feature width)."""
+
+    expansion: int
+    branch: Callable
+    last_conv: str = "conv3"
+
+
+# block kind -> BlockKind; timm's res2net / resnest modules add theirs (register_block).
+BLOCKS = {"basic": BlockKind(1, _basic, "conv2"), "bottleneck": BlockKind(4, _bottleneck)}
+
+
+def register_block(kind, expansion, branch, last_conv="conv3"):
+    """Another block class for ``build_timm_resnet``'s stages (``blocks`` entries ``kind``)."""
+    BLOCKS[kind] = BlockKind(expansion, branch, last_conv)
+
+
+def _block(net, x, kind, path, planes, stride, dilation, first_dilation, shortcut, block_kwargs):
+    """One block: its kind's residual branch, attention after its last norm, the residual, ReLU."""
+    out = BLOCKS[kind].branch(net, x, path, planes, stride, dilation, first_dilation, downsample=shortcut is not None,
+                              **block_kwargs)
+    out = net.attention(out, f"{path}.se", planes * BLOCKS[kind].expansion)
     return relu(keras.layers.Add()([out, x if shortcut is None else shortcut]))
 
 
@@ -145,10 +175,11 @@ def _allow_deep_graph(blocks):
 
 def build_timm_resnet(x, *, depth, output_stride, data_format, blocks, layers, channels, cardinality, base_width,
                       stem_width, stem_type, replace_stem_pool, block_reduce_first, down_kernel_size, avg_down,
-                      norm, aa, attn, widths=None):
+                      norm, aa, attn, widths=None, block_args=None):
     """[x, act1 (stride 2), layer1 (4), layer2 (8), layer3 (16), layer4 (32)] up to ``depth``."""
     _allow_deep_graph(sum(layers))
     net = _Net(data_format, norm, aa, attn, widths)
+    block_kwargs = dict(cardinality=cardinality, base_width=base_width, reduce_first=block_reduce_first, **(block_args or {}))
     features = [x]
     x, inplanes = _stem(net, x, stem_type, stem_width)
     features.append(x)
@@ -162,15 +193,14 @@ def build_timm_resnet(x, *, depth, output_stride, data_format, blocks, layers, c
             dilation, stride = dilation * stride, 1
         else:
             net_stride *= stride
-        outplanes = planes * EXPANSION[kind]
+        outplanes = planes * BLOCKS[kind].expansion
         for b in range(repeats):
             path = f"layer{stage + 1}.{b}"
             shortcut = None
             if b == 0 and (stride != 1 or inplanes != outplanes):
                 shortcut = _downsample(net, x, f"{path}.downsample", outplanes, down_kernel_size, stride, dilation,
                                        prev_dilation, avg_down)
-            x = _block(net, x, kind, path, planes, stride if b == 0 else 1, dilation, prev_dilation, cardinality,
-                       base_width, block_reduce_first, shortcut)
+            x = _block(net, x, kind, path, planes, stride if b == 0 else 1, dilation, prev_dilation, shortcut, block_kwargs)
             prev_dilation, inplanes = dilation, outplanes
         features.append(x)
         if len(features) == depth + 1:
@@ -184,8 +214,8 @@ def feature_info(params):
     stem = widths.get("conv1.6" if "deep" in params["stem_type"] else "conv1", params["stem_width"] * 2 if "deep" in params["stem_type"] else 64)
     channels = [stem]
     for stage, (kind, planes, repeats) in enumerate(zip(params["blocks"], params["channels"], params["layers"])):
-        last = f"layer{stage + 1}.{repeats - 1}.conv{3 if kind == 'bottleneck' else 2}"
-        channels.append(widths.get(last, planes * EXPANSION[kind]))
+        last = f"layer{stage + 1}.{repeats - 1}.{BLOCKS[kind].last_conv}"
+        channels.append(widths.get(last, planes * BLOCKS[kind].expansion))
     return channels, [2, 4, 8, 16, 32]
 
 

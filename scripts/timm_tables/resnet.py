@@ -1,6 +1,7 @@
 """backbones/timm_configs/resnet.py: timm's resnet module as backbones.timm_resnet's settings."""
 
 import functools
+import inspect
 
 import timm
 import torch
@@ -10,7 +11,9 @@ from timm.models import resnet as timm_resnet
 from timm_tables import INFERENCE_NEUTRAL, captured_args, conv_widths, tag_entries
 
 CONST = "RESNET_MODELS"
-BLOCKS = {timm_resnet.BasicBlock: "basic", timm_resnet.Bottleneck: "bottleneck"}
+# timm block class -> (backbones.timm_resnet block kind, the block_args it takes as the table's ``block_args``);
+# the res2net / resnest generators add their classes.
+BLOCKS = {timm_resnet.BasicBlock: ("basic", ()), timm_resnet.Bottleneck: ("bottleneck", ())}
 
 
 def _attention(attn):
@@ -37,9 +40,11 @@ def resnet_params(kwargs):
     kwargs = dict(kwargs)
     block = kwargs.pop("block")
     layers = list(kwargs.pop("layers"))
-    blocks = [BLOCKS[b] for b in block] if isinstance(block, (list, tuple)) else [BLOCKS[block]] * len(layers)
+    block = list(block) if isinstance(block, (list, tuple)) else [block] * len(layers)
+    blocks = [BLOCKS[b][0] for b in block]
     block_args = dict(kwargs.pop("block_args", None) or {})
     attn = _attention(block_args.pop("attn_layer", None))
+    own = {k: block_args.pop(k, inspect.signature(b).parameters[k].default) for b in set(block) for k in BLOCKS[b][1]}
     assert not block_args, block_args
     norm = kwargs.pop("norm_layer", "batchnorm")
     assert norm in ("batchnorm", "groupnorm"), norm
@@ -52,6 +57,8 @@ def resnet_params(kwargs):
         down_kernel_size=kwargs.pop("down_kernel_size", 1), avg_down=kwargs.pop("avg_down", False),
         norm=norm, aa=_anti_alias(kwargs.pop("aa_layer", None)), attn=attn,
     )
+    if own:
+        params["block_args"] = own
     pruned = kwargs.pop("pruned", False)
     for k in INFERENCE_NEUTRAL:
         kwargs.pop(k, None)
@@ -59,12 +66,17 @@ def resnet_params(kwargs):
     return params, pruned
 
 
-def table():
+def resnet_table(module, timm_module, creator):
+    """The table of every model of timm's ``module`` (ResNets built by ``timm_module.<creator>``)."""
     table = {}
-    for name in timm.list_models(module="resnet"):
-        params, pruned = resnet_params(captured_args(name, timm_resnet, "_create_resnet"))
+    for name in timm.list_models(module=module):
+        params, pruned = resnet_params(captured_args(name, timm_module, creator))
         if pruned:
             params["widths"] = conv_widths(name)
         tags, default = tag_entries(name)
         table[name] = dict(params=params, tags=tags, default_tag=default)
     return table
+
+
+def table():
+    return resnet_table("resnet", timm_resnet, "_create_resnet")
