@@ -3,9 +3,9 @@
 SMP treats ConvNeXt as transformer-style (first feature at stride 4): out_channels ``[3, 0, ...]`` and its
 0-channel stride-2 dummy. References have every 1-D parameter randomised (norm weights / biases, the layer-scale
 ``gamma`` timm starts at 1e-6, ConvNeXt-V2's GRN that starts at zero), or the blocks would be near identities.
-All backends: tu-test_convnext (Linear MLP on channels-last maps, tanh GELU, eps 1e-5), tu-convnextv2_atto (1x1-conv
-MLP, GRN, no gamma) and tu-convnext_zepto_rms_ols (SimpleNorm, 'overlap_act' stem) cut to one block per stage, and
-a dilated (output_stride 8) tu-test_convnext2.
+All backends: tu-test_convnext (Linear MLP on channels-last maps, tanh GELU, eps 1e-5, gamma), tu-convnext_zepto_rms_ols
+(1x1-conv MLP, SimpleNorm, 'overlap_act' stem) cut to one block per stage with GRN added, and a dilated
+(output_stride 8) tu-test_convnext2.
 Torch backend: a sample covering every stem, norm (LayerNorm, RmsNorm2d, SimpleNorm2d), MLP form with and
 without GRN in both data formats, exact GELU / SiLU, per-stage kernel sizes (heavy members cut to one block per
 stage on both sides through timm's own ``depths`` argument), output_stride 16 / 8, depths 1..4 (timm's
@@ -32,7 +32,9 @@ from backbones.registry import ENCODERS
 from backbones.timm_configs.convnext import CONVNEXT_MODELS
 from keras_seg.data.preprocessing import get_preprocessing_params
 from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
-from tests.parity import BACKEND, image, offline_hub_snapshot
+from tests.parity import (
+    BACKEND, assert_state_dicts_identical, image, offline_hub_snapshot, relative_error, run_keras, run_smp, smp_model, to_keras,
+)
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
 ONE_BLOCK = [1, 1, 1, 1]
@@ -75,24 +77,25 @@ def assert_matches_smp(name, size=(32, 32), data_format="channels_last", depths=
         ENCODERS.pop(f"{name}-cut", None)
 
 
-@pytest.mark.parametrize("name, data_format, depths", [
-    ("tu-test_convnext", "channels_first", None),
-    ("tu-convnextv2_atto", "channels_last", ONE_BLOCK),
-    ("tu-convnext_zepto_rms_ols", "channels_last", ONE_BLOCK),
+def _both(**kwargs):
+    """A variant changing timm's constructor argument and our param alike."""
+    return kwargs, kwargs
+
+
+@pytest.mark.parametrize("name, data_format, depths, variant", [
+    ("tu-test_convnext", "channels_first", None, None),
+    ("tu-convnext_zepto_rms_ols", "channels_last", ONE_BLOCK, _both(use_grn=True)),
 ])
-def test_features_match_smp(name, data_format, depths):
-    assert_matches_smp(name, (64, 48), data_format, depths)
+def test_features_match_smp(name, data_format, depths, variant):
+    """The kit's ChannelScale (gamma), RmsNorm (SimpleNorm2d) and GlobalResponseNorm (on NCHW maps) on every backend:
+    tu-test_convnext as is, tu-convnext_zepto_rms_ols one block per stage with GRN (timm's ``use_grn``) added."""
+    assert_matches_smp(name, (64, 48), data_format, depths, variant)
 
 
 def test_dilated_features_match_smp():
     """output_stride 8: stages 2 / 3 dilated 2 / 4, their downsample a 2x2 stride-1 conv (timm's 'same' padding:
     Conv2dSame's bottom / right pixel at dilation 1, symmetric at dilation 2)."""
     assert_matches_smp("tu-test_convnext2", (40, 32), output_stride=8)
-
-
-def _both(**kwargs):
-    """A variant changing timm's constructor argument and our param alike."""
-    return kwargs, kwargs
 
 
 # case -> (name, blocks per stage or None for all, data format, variant, what it covers).
@@ -103,9 +106,8 @@ TORCH_SAMPLE = {
     "overlap": ("tu-test_convnext2", None, "channels_last", _both(stem_type="overlap"), "convnext_nano_ols's stem"),
     "atto_rms": ("tu-convnext_atto_rms", ONE_BLOCK, "channels_first", None, "RmsNorm2d"),
     "zepto_rms": ("tu-convnext_zepto_rms", ONE_BLOCK, "channels_first", None, "SimpleNorm2d (unbiased variance, not centred)"),
+    "v2_atto": ("tu-convnextv2_atto", ONE_BLOCK, "channels_last", None, "ConvNeXt-V2: GRN on NCHW maps, no gamma"),
     "v2_tiny": ("tu-convnextv2_tiny", ONE_BLOCK, "channels_first", None, "GRN on channels-last maps (Linear MLP), no gamma"),
-    "grn_nchw": ("tu-test_convnext2", None, "channels_first", _both(use_grn=True, conv_mlp=True),
-                 "GRN on NCHW maps (convnextv2_atto ... nano)"),
     "test3": ("tu-test_convnext3", None, "channels_last", None, "kernel sizes (7, 5, 5, 3), SiLU"),
 }
 
@@ -195,3 +197,17 @@ def test_pretrained_offline(tmp_path, monkeypatch):
         reference = smp.encoders.get_encoder("tu-test_convnext2", in_channels=in_channels, depth=depth, weights=True).eval()
         encoder = backbones.get_encoder("tu-test_convnext2", in_channels=in_channels, depth=depth, weights=True)
         assert_features_match(reference, encoder, image((1, in_channels, 32, 32)), "channels_last")
+
+
+@torch_only
+def test_unet_round_trip(tmp_path):
+    """An SMP Unet on a tu- ConvNeXt (the 0-channel stride-2 skip of transformer-style encoders) ported through
+    SMP's save_pretrained has SMP's outputs; written back, SMP loads it bit for bit."""
+    reference = smp_model("Unet", encoder_name="tu-test_convnext2", classes=2, decoder_channels=(32, 16, 16, 8, 8))
+    randomize(reference.encoder)
+    model = to_keras(reference, "channels_first")
+    x = image((1, 3, 64, 64))
+    expected, actual = run_smp(reference, x)[0], run_keras(model, x, "channels_first")[0]
+    assert actual.shape == expected.shape == (1, 2, 64, 64) and relative_error(actual, expected) < 1e-4
+    model.save_pretrained(tmp_path / "for_smp")
+    assert_state_dicts_identical(smp.from_pretrained(str(tmp_path / "for_smp")).state_dict(), reference.state_dict())
