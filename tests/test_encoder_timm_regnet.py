@@ -1,35 +1,43 @@
 """timm's regnet module as native ``tu-`` encoders (backbones.timm_regnet) against SMP's TimmUniversalEncoder.
 
 All backends: features of tu-regnetx_002 (RegNet-X, grouped bottlenecks) and tu-regnety_002 (SE, cut), one
-data format each, and a dilated (output_stride 8) pre-activation tu-regnetv_064 with its average-pool shortcuts
-(timm's AvgPool2dSame once dilated), cut small.
-Torch backend: a sample covering every cfg option (GroupNorm + SiLU, pre-activation with 1x1 / avg
-shortcuts, RegNet-Z's bottle ratio 4 without first-block shortcuts and linear outputs, torchvision width
-rounding), members cut to six blocks with their own stage widths (``cut_model``: timm's own ``model_cfgs``
-entry replaced on the SMP side, the same params on ours), output_stride 16 / 8, depths 1..4, the deprecated ``timm-regnet*`` names,
-and for every one of the 36 names the per-stage widths / depths / groups timm derives, the state_dict
-keys / shapes and out_channels of SMP's encoder (timm on the meta device). Pretrained loading reads an
-offline hub cache written from timm's own model, in_channels 1 / 4 by timm's rule.
+data format each, and a dilated (output_stride 8) pre-activation RegNet with average-pool shortcuts
+(regnetv_064's options, timm's AvgPool2dSame once dilated) on a cut regnety_002.
+Torch backend: a sample covering every cfg option (GroupNorm + SiLU, pre-activation with 1x1 shortcuts,
+RegNet-Z's bottle ratio 4 without first-block shortcuts and linear outputs, torchvision width rounding),
+models cut to six blocks of their own stage widths and / or given another model's options (``cut_model``:
+timm's own ``model_cfgs`` entry replaced on the SMP side, the same params on ours), output_stride 16 / 8,
+depths 1..4, the deprecated ``timm-regnet*`` names, and for every one of the 36 names the per-stage widths /
+depths / groups timm derives, the state_dict keys / shapes and out_channels of SMP's encoder (timm on the
+meta device). Pretrained loading reads an offline hub cache written from timm's own model, in_channels 1 / 4
+by timm's rule.
 """
 
 import dataclasses
+import functools
+import os
+import sys
 
 import keras
 import pytest
 import segmentation_models_pytorch as smp
 import timm
 import torch
+from timm.layers import GroupNormAct
 from timm.models import regnet as timm_regnet
 
 import backbones
 from backbones import registry
 from backbones.registry import ENCODERS
 from backbones.timm_configs.regnet import REGNET_MODELS
-from backbones.timm_regnet import stage_settings
+from backbones.timm_regnet import feature_info, stage_settings
 from keras_seg.data.preprocessing import get_preprocessing_params
 from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image
 from tests.test_encoder_timm_resnet import write_timm_checkpoint
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from timm_tables import regnet as generator  # noqa: E402
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
 # name -> the width slope ``wa`` of a six-block cut of the model (timm's ``depth`` 6): stages of 1, 1, 2, 2 blocks
@@ -47,20 +55,24 @@ CUT_WA = {
 CUT_DEPTHS = [1, 1, 2, 2]
 
 
-def cut_model(name, monkeypatch):
-    """Register ``tu-<name>-cut`` (ours) and cut timm's own ``model_cfgs`` entry alike (SMP's side, ``tu-<name>``)."""
-    cut = dict(depth=6, wa=CUT_WA[name])
-    monkeypatch.setitem(timm_regnet.model_cfgs, name, dataclasses.replace(timm_regnet.model_cfgs[name], **cut))
-    spec = ENCODERS[f"tu-{name}"]
-    params = {**spec.params, "blocks": cut["depth"], "wa": cut["wa"]}
-    monkeypatch.setitem(ENCODERS, f"tu-{name}-cut", dataclasses.replace(spec, name=f"tu-{name}-cut", params=params))
-    return f"tu-{name}-cut"
+def cut_model(name, monkeypatch, cut=True, **fields):
+    """Register ``tu-<name>-cut``: timm's ``model_cfgs`` entry of ``name`` (SMP's side, ``tu-<name>``) and our
+    params alike with RegNetCfg ``fields`` replaced, and (``cut``) six blocks of the model's own stage widths."""
+    if cut:
+        fields = {"depth": 6, "wa": CUT_WA[name], **fields}
+    cfg = dataclasses.replace(timm_regnet.model_cfgs[name], **fields)
+    monkeypatch.setitem(timm_regnet.model_cfgs, name, cfg)
+    params = generator.regnet_params(cfg)
+    out_channels = [3] + feature_info(params)[0]
+    spec = dataclasses.replace(ENCODERS[f"tu-{name}"], name=f"tu-{name}-cut", params=params, out_channels=out_channels)
+    monkeypatch.setitem(ENCODERS, spec.name, spec)
+    return spec.name
 
 
-def assert_matches_smp(name, monkeypatch=None, size=(48, 32), data_format="channels_last", cut=False, **kwargs):
+def assert_matches_smp(name, monkeypatch=None, size=(48, 32), data_format="channels_last", cut=False, fields=None, **kwargs):
     """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, BatchNorms randomised),
-    both cut to six blocks (``cut_model``) when ``cut``."""
-    ours = cut_model(name[len("tu-"):], monkeypatch) if cut else name
+    both cut to six blocks and / or with other RegNetCfg ``fields`` (``cut_model``)."""
+    ours = cut_model(name[len("tu-"):], monkeypatch, cut, **(fields or {})) if cut or fields else name
     reference = smp_encoder(name, weights=None, **kwargs)
     encoder = port_smp_encoder(reference, ours, data_format, **kwargs)
     assert encoder.out_channels == list(reference.out_channels)
@@ -75,36 +87,40 @@ def test_features_match_smp(name, data_format, cut, monkeypatch):
     assert_matches_smp(name, monkeypatch, data_format=data_format, cut=cut)
 
 
+PREACT_AVG = dict(preact=True, act_layer="silu", downsample="avg")  # regnetv_064's options
+GROUP_NORM = dict(act_layer="silu", norm_layer=functools.partial(GroupNormAct, group_size=8))  # regnety_040_sgn's, by 8
+
+
 def test_dilated_preact_matches_smp(monkeypatch):
-    """output_stride 8 on a pre-activation RegNet-V with avg-pool shortcuts (SiLU, SE): s3 / s4 dilated 2 / 4,
-    s4's first shortcut timm's AvgPool2dSame, b1 of s3 at dilation 1 as timm's RegStage keeps it."""
-    assert_matches_smp("tu-regnetv_064", monkeypatch, (40, 32), cut=True, output_stride=8)
+    """output_stride 8 on a pre-activation RegNet-V with avg-pool shortcuts (regnetv_064's options: SiLU, SE; on
+    a cut regnety_002): s3 / s4 dilated 2 / 4, s4's first shortcut timm's AvgPool2dSame, b1 of s3 at dilation 1
+    as timm's RegStage keeps it."""
+    assert_matches_smp("tu-regnety_002", monkeypatch, (40, 32), cut=True, fields=PREACT_AVG, output_stride=8)
 
 
-# name (cut to six blocks) -> what it covers.
+# (name, RegNetCfg fields) cut to six blocks -> what it covers. regnety_040_sgn's and regnetv_040's options on
+# the narrow regnety_002 (the wide models themselves: layouts here, parity in scripts/timm_sweep.py).
 TORCH_SAMPLE = {
-    "tu-regnety_040_sgn": "GroupNorm by group size 16, SiLU, SE",
-    "tu-regnetv_040": "pre-activation blocks, 1x1 conv shortcuts, bare stem conv",
-    "tu-regnetz_005": "bottle ratio 4, no shortcut on a stage's first block, linear outputs",
-    "tu-regnety_008_tv": "torchvision width / group rounding (group_min_ratio), SE",
-    "tu-regnetx_004_tv": "torchvision rounding, RegNet-X",
+    "tu-regnety_002": (GROUP_NORM, "GroupNorm by group size, SiLU, SE (regnety_040_sgn)"),
+    "tu-regnetx_002": (dict(preact=True, act_layer="silu"), "pre-activation, 1x1 conv shortcuts, bare stem (regnetv_040)"),
+    "tu-regnetz_005": (None, "bottle ratio 4, no shortcut on a stage's first block, linear outputs"),
+    "tu-regnetx_004_tv": (None, "torchvision width / group rounding (group_min_ratio)"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_SAMPLE))
 @torch_only
 def test_sample_matches_smp(name, monkeypatch):
-    assert_matches_smp(name, monkeypatch, cut=True)
+    assert_matches_smp(name, monkeypatch, cut=True, fields=TORCH_SAMPLE[name][0])
 
 
-@pytest.mark.parametrize("name, output_stride, cut", [
-    ("tu-regnetx_002", 16, False), ("tu-regnety_002", 8, True), ("tu-regnetz_005", 8, True), ("tu-regnetv_040", 16, True),
-    ("tu-regnety_040_sgn", 8, True),
+@pytest.mark.parametrize("name, output_stride, fields", [
+    ("tu-regnetx_002", 16, None), ("tu-regnetz_005", 8, None), ("tu-regnety_002", 8, GROUP_NORM),
 ])
 @torch_only
-def test_dilation_matches_smp(name, output_stride, cut, monkeypatch):
-    """timm's RegStage dilation: 1x1 / no shortcuts, GroupNorm, pre-activation."""
-    assert_matches_smp(name, monkeypatch, (40, 32), cut=cut, output_stride=output_stride)
+def test_dilation_matches_smp(name, output_stride, fields, monkeypatch):
+    """timm's RegStage dilation: 1x1 / no shortcuts, GroupNorm (pre-activation: test_dilated_preact_matches_smp)."""
+    assert_matches_smp(name, monkeypatch, (40, 32), cut=True, fields=fields, output_stride=output_stride)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
@@ -147,19 +163,20 @@ def test_state_dict_layout_matches_timm(name, monkeypatch):
     assert list(ENCODERS[f"tu-{name}"].out_channels) == list(reference.out_channels)
 
 
-@pytest.mark.parametrize("name, out_channels", [
-    ("timm-regnetx_002", [3, 32, 24, 56, 152, 368]), ("timm-regnety_002", [3, 32, 24, 56, 152, 368]),
-])
 @torch_only
-def test_deprecated_names(name, out_channels, monkeypatch):
+def test_deprecated_names(monkeypatch):
     """SMP 0.6 redirects its removed timm-regnet* encoders to tu-: SMP's DeprecationWarning, its features, the
-    old encoders' out_channels."""
-    with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
-        reference = smp_encoder(name, weights=None)
+    old encoders' out_channels (SMP 0.4's table: x_002 / y_002 [3, 32, 24, 56, 152, 368], y_320 [3, 32, 232, 696,
+    1392, 3712])."""
     monkeypatch.setattr(registry, "_RESOLVED", {})  # the registry warns when it first resolves a name
+    for name, out_channels in (("timm-regnetx_002", [3, 32, 24, 56, 152, 368]), ("timm-regnety_320", [3, 32, 232, 696, 1392, 3712])):
+        with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
+            assert list(backbones.get_spec(name).out_channels) == out_channels
     with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
-        encoder = port_smp_encoder(reference, name, "channels_last")
-    assert encoder.out_channels == list(reference.out_channels) == out_channels
+        reference = smp_encoder("timm-regnety_002", weights=None)
+    with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
+        encoder = port_smp_encoder(reference, "timm-regnety_002", "channels_last")
+    assert encoder.out_channels == list(reference.out_channels)
     assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
 
 
@@ -168,12 +185,6 @@ def test_registry_matches_timm():
     """Every name and tag: the hub repository, timm's default tag, the first conv ('stem' on pre-activation
     models), and preprocessing equal to SMP's get_preprocessing_params; the table is what the generator
     derives from timm now."""
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-    from timm_tables import regnet as generator
-
     for name in REGNET_MODELS:
         assert generator.regnet_params(timm_regnet.model_cfgs[name]) == REGNET_MODELS[name]["params"], name
         ours = ENCODERS[f"tu-{name}"]
@@ -191,9 +202,9 @@ def test_registry_matches_timm():
 def test_pretrained_offline(tmp_path, monkeypatch):
     """encoder_weights loads timm's checkpoint of the bare name's default tag from an offline cache through the
     real download code; classifier dropped, stem.conv adapted by timm's adapt_input_conv for 1 and 4 channels;
-    depth 3 drops s3 / s4. SMP reads the same cache."""
+    depth 2 / 3 drop the stages past it. SMP reads the same cache."""
     write_timm_checkpoint("regnety_002.pycls_in1k", tmp_path, monkeypatch)
-    for in_channels, depth in ((1, 5), (4, 3)):
+    for in_channels, depth in ((1, 3), (4, 2)):
         reference = smp.encoders.get_encoder("tu-regnety_002", in_channels=in_channels, depth=depth, weights=True).eval()
         encoder = backbones.get_encoder("tu-regnety_002", in_channels=in_channels, depth=depth, weights=True)
         assert_features_match(reference, encoder, image((1, in_channels, 32, 32)), "channels_last")
