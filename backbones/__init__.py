@@ -18,6 +18,7 @@ from backbones import timm_convnext  # noqa: F401  (tu- names: timm's convnext m
 from backbones import timm_cspnet  # noqa: F401  (tu- names: timm's cspnet module)
 from backbones import timm_regnet  # noqa: F401  (tu- names: timm's regnet module)
 from backbones import timm_res2net, timm_resnest  # noqa: F401  (tu- names: timm's res2net and resnest modules)
+from backbones import timm_byobnet  # noqa: F401  (tu- names: timm's byobnet module, gernet_s/m/l so far)
 from backbones.encoder import Encoder, get_encoder
 from backbones.registry import get_spec, list_encoders, register_encoder
 from backbones.keras_hub_adapter import register_keras_hub_backbone
