@@ -1,9 +1,9 @@
 """timm's regnet module as native ``tu-`` encoders (backbones.timm_regnet) against SMP's TimmUniversalEncoder.
 
-All backends: features of tu-regnetx_002 (RegNet-X, grouped bottlenecks) and tu-regnety_002 (SE, cut), one
-data format each, and a dilated (output_stride 8) pre-activation RegNet with average-pool shortcuts
-(regnetv_064's options, timm's AvgPool2dSame once dilated) on a cut regnety_002.
-Torch backend: a sample covering every cfg option (GroupNorm + SiLU, pre-activation with 1x1 shortcuts,
+All backends: features of a cut tu-regnetx_002 (RegNet-X, grouped bottlenecks; channels_last) and a dilated
+(output_stride 8) tu-regnety_002 with regnetv_064's options (pre-activation, SiLU, SE, average-pool shortcuts,
+timm's AvgPool2dSame once dilated; channels_first).
+Torch backend: plain regnety_002 and a full-depth regnetx_002 (channels_first), a sample covering every cfg option (GroupNorm + SiLU, pre-activation with 1x1 shortcuts,
 RegNet-Z's bottle ratio 4 without first-block shortcuts and linear outputs, torchvision width rounding),
 models cut to six blocks of their own stage widths and / or given another model's options (``cut_model``:
 timm's own ``model_cfgs`` entry replaced on the SMP side, the same params on ours), output_stride 16 / 8,
@@ -81,7 +81,8 @@ def assert_matches_smp(name, monkeypatch=None, size=(48, 32), data_format="chann
 
 
 @pytest.mark.parametrize("name, data_format, cut", [
-    ("tu-regnetx_002", "channels_last", False), ("tu-regnety_002", "channels_first", True),
+    ("tu-regnetx_002", "channels_last", True), pytest.param("tu-regnety_002", "channels_first", True, marks=torch_only),
+    pytest.param("tu-regnetx_002", "channels_first", False, marks=torch_only),  # full depth: 1, 1, 4, 7 blocks
 ])
 def test_features_match_smp(name, data_format, cut, monkeypatch):
     assert_matches_smp(name, monkeypatch, data_format=data_format, cut=cut)
@@ -95,7 +96,7 @@ def test_dilated_preact_matches_smp(monkeypatch):
     """output_stride 8 on a pre-activation RegNet-V with avg-pool shortcuts (regnetv_064's options: SiLU, SE; on
     a cut regnety_002): s3 / s4 dilated 2 / 4, s4's first shortcut timm's AvgPool2dSame, b1 of s3 at dilation 1
     as timm's RegStage keeps it."""
-    assert_matches_smp("tu-regnety_002", monkeypatch, (40, 32), cut=True, fields=PREACT_AVG, output_stride=8)
+    assert_matches_smp("tu-regnety_002", monkeypatch, (40, 32), "channels_first", cut=True, fields=PREACT_AVG, output_stride=8)
 
 
 # (name, RegNetCfg fields) cut to six blocks -> what it covers. regnety_040_sgn's and regnetv_040's options on
