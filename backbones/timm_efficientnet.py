@@ -12,11 +12,10 @@ identity at inference). Layer names are timm's module paths: ``conv_stem``, ``bn
 import dataclasses
 import math
 
-import keras
-
 from backbones import registry
-from backbones.layers import activation, batch_norm, conv2d, drop_path, layer_name, squeeze_excite, torch_conv_init
+from backbones import timm_efficientnet_builder as builder
 from backbones.resnet import IMAGENET_PREPROCESSING
+from backbones.timm_efficientnet_builder import make_divisible
 
 # The EfficientNet-B0 arch strings SMP decodes: (block type, repeats, kernel, stride, expansion, channels).
 ARCH = (
@@ -35,22 +34,9 @@ DROP_PATH_RATE = 0.2
 FEATURE_STAGES = (1, 2, 4, 6)
 STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)
 
-# torch module names of each block type's (expansion, depthwise, projection) conv + BatchNorm.
-LAYER_NAMES = {
-    "ds": (None, ("conv_dw", "bn1"), ("conv_pw", "bn2")),
-    "ir": (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
-}
-
-
-def make_divisible(value, divisor=8, round_limit=0.9):
-    """timm's ``make_divisible``: the nearest multiple of ``divisor``, at most 10% below ``value``."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < round_limit * value else rounded
-
-
 def round_channels(value, multiplier):
     """timm's ``round_channels`` (width scaling)."""
-    return make_divisible(value * multiplier) if multiplier else value
+    return builder.round_channels(value, multiplier)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,51 +94,30 @@ def block_plan(channel_multiplier, depth_multiplier, lite=False, output_stride=3
     return plan
 
 
-def _conv_bn_act(x, filters, kernel_size, conv_name, bn_name, act, data_format, stride=1, dilation=1, groups=1):
-    """timm ``create_conv2d`` (bias-free, padding ``k // 2 * dilation``) + ``BatchNormAct2d``."""
-    x = conv2d(
-        x, filters, kernel_size, conv_name, data_format=data_format, stride=stride, padding=kernel_size // 2 * dilation,
-        dilation=dilation if kernel_size > 1 else 1, groups=groups, use_bias=False,
-        # timm's _init_weight_goog: normal(0, sqrt(2 / fan_out)), fan_out = k * k * out / groups (Keras's fan_out).
-        kernel_initializer=torch_conv_init(),
+def _builder_block(block, path, act):
+    """``block`` as the shared builder's block (timm's EfficientNet blocks; skip fixed at construction)."""
+    expansion = block.mid_chs / block.in_chs if block.kind == "ir" else 1.0
+    return builder.Block(
+        kind=block.kind, path=path, in_chs=block.in_chs, out_chs=block.out_chs, stride=block.stride,
+        dilation=block.dilation, act=act, kernel=block.kernel, exp_ratio=expansion,
+        se_ratio=block.se_chs / block.mid_chs, skip=block.skip, drop_path_rate=block.drop_path_rate,
     )
-    return activation(batch_norm(x, bn_name, data_format=data_format), act)
-
-
-def _block(x, prefix, block, act, data_format):
-    """A DepthwiseSeparableConv or InvertedResidual: [expand] -> depthwise -> [SE] -> project (+ skip)."""
-    expand, depthwise, project = LAYER_NAMES[block.kind]
-    shortcut = x
-    if expand:
-        x = _conv_bn_act(x, block.mid_chs, 1, f"{prefix}-{expand[0]}", f"{prefix}-{expand[1]}", act, data_format)
-    x = _conv_bn_act(
-        x, block.mid_chs, block.kernel, f"{prefix}-{depthwise[0]}", f"{prefix}-{depthwise[1]}", act, data_format,
-        block.stride, block.dilation, groups=block.mid_chs,
-    )
-    if block.se_chs:
-        x = squeeze_excite(
-            x, block.se_chs, f"{prefix}-se-conv_reduce", f"{prefix}-se-conv_expand", data_format=data_format,
-            act=act, gate="sigmoid", kernel_initializer=torch_conv_init(),
-        )
-    x = _conv_bn_act(x, block.out_chs, 1, f"{prefix}-{project[0]}", f"{prefix}-{project[1]}", None, data_format)
-    if block.skip:
-        x = keras.layers.Add()([drop_path(x, block.drop_path_rate, name=f"{prefix}-drop_path"), shortcut])
-    return x
 
 
 def build_timm_efficientnet(x, *, depth, output_stride, data_format, channel_multiplier, depth_multiplier, lite=False):
     """timm EfficientNet: returns [x, bn1, blocks[1], blocks[2], blocks[4], blocks[6]] outputs, then the
     head (``conv_head`` + ``bn2``, in SMP's state_dict but not a feature)."""
     act = "relu6" if lite else "swish"
+    net = builder.Net(data_format, prefix="")
     inputs = x
-    x = _conv_bn_act(x, stem_channels(channel_multiplier, lite), 3, "conv_stem", "bn1", act, data_format, stride=2)
+    x = net.conv_norm_act(x, stem_channels(channel_multiplier, lite), 3, "conv_stem", "bn1", act, stride=2)
     features = [inputs, x]
     for stage, blocks in enumerate(block_plan(channel_multiplier, depth_multiplier, lite, output_stride)):
         for b, block in enumerate(blocks):
-            x = _block(x, layer_name("blocks", stage, b), block, act, data_format)
+            x = builder.block(net, x, _builder_block(block, f"blocks.{stage}.{b}", act))
         if stage in FEATURE_STAGES:
             features.append(x)
-    head = _conv_bn_act(x, head_channels(channel_multiplier, lite), 1, "conv_head", "bn2", act, data_format)
+    head = net.conv_norm_act(x, head_channels(channel_multiplier, lite), 1, "conv_head", "bn2", act)
     return features + [head]
 
 

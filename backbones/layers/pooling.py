@@ -50,9 +50,10 @@ class BlurPool(keras.layers.Layer):
     (filt_size - 1)) // 2``, then a depthwise binomial blur (``C(n-1, k) / 2^(n-1)`` outer product)
     with ``stride``. No weights (timm's filter is a non-persistent buffer)."""
 
-    def __init__(self, filt_size=3, stride=2, data_format="channels_last", **kwargs):
+    def __init__(self, filt_size=3, stride=2, data_format="channels_last", pad_mode="reflect", **kwargs):
         super().__init__(**kwargs)
         self.filt_size, self.stride, self.data_format = int(filt_size), int(stride), data_format
+        self.pad_mode = pad_mode  # timm's pad_mode: "reflect" (BlurPool2d's default) or "constant" ('blurpc')
 
     def call(self, x):
         import math
@@ -67,7 +68,7 @@ class BlurPool(keras.layers.Layer):
         p = ((self.stride - 1) + (self.filt_size - 1)) // 2
         spatial = [[p, p], [p, p]]
         widths = [[0, 0]] + (spatial + [[0, 0]] if self.data_format == "channels_last" else [[0, 0]] + spatial)
-        x = ops.pad(x, widths, mode="reflect")
+        x = ops.pad(x, widths, mode=self.pad_mode)
         return ops.depthwise_conv(x, ops.cast(kernel, x.dtype), strides=self.stride, padding="valid", data_format=self.data_format)
 
     def compute_output_shape(self, input_shape):
@@ -80,12 +81,13 @@ class BlurPool(keras.layers.Layer):
         return tuple(shape)
 
     def get_config(self):
-        return {**super().get_config(), "filt_size": self.filt_size, "stride": self.stride, "data_format": self.data_format}
+        return {**super().get_config(), "filt_size": self.filt_size, "stride": self.stride, "data_format": self.data_format,
+                "pad_mode": self.pad_mode}
 
 
-def blur_pool(x, stride=2, *, data_format, filt_size=3, name=None):
-    """timm's ``BlurPool2d`` (anti-aliased downsampling, reflect padding)."""
-    return BlurPool(filt_size, stride, data_format=data_format, name=name)(x)
+def blur_pool(x, stride=2, *, data_format, filt_size=3, name=None, pad_mode="reflect"):
+    """timm's ``BlurPool2d`` (anti-aliased downsampling, reflect padding; ``pad_mode="constant"``: timm's 'blurpc')."""
+    return BlurPool(filt_size, stride, data_format=data_format, pad_mode=pad_mode, name=name)(x)
 
 
 def avg_pool_ceil(x, pool_size, stride, *, data_format, name=None):

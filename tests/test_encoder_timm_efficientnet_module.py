@@ -1,0 +1,242 @@
+"""timm's efficientnet module as native ``tu-`` encoders (backbones.timm_efficientnet_builder) against SMP's
+TimmUniversalEncoder.
+
+All backends: tu-tf_mixnet_s (MixedConv kernels, TF "SAME" padding, SE) plain and dilated (output_stride 16),
+tu-tf_efficientnetv2_b0 (ConvBnAct with skip, EdgeResidual, BN eps 1e-3) channels_first.
+Torch backend: a sample covering every block type and option (dsa, grouped EdgeResidual, space-to-depth,
+pruned widths, force_in_chs, GroupNorm, LayerNorm, blurpc anti-aliasing, fixed stem, ...), output_stride 8 / 16,
+depths 1..4 (timm's EfficientNetFeatures builds every block: those past ``depth`` load but stay dormant),
+the state_dict layout of that sample, and for every name the block plan (each block's type, widths, kernels,
+stride, dilation, SE ratio, skip, groups ...) and feature_info against timm's own EfficientNetBuilder run on
+the table's arguments with recording blocks (cheap; scripts/timm_sweep.py builds every name at full depth).
+Registry and preprocessing of every name and tag against timm; pretrained loading from an offline hub cache.
+"""
+
+import os
+import sys
+
+import keras
+import pytest
+import segmentation_models_pytorch as smp
+import timm
+import torch
+from safetensors.torch import save_file
+
+import backbones
+from backbones.registry import ENCODERS
+from backbones.timm_configs.efficientnet import EFFICIENTNET_MODELS
+from backbones.timm_efficientnet_builder import model_plan, stem_channels, unported
+from keras_seg.data.preprocessing import get_preprocessing_params
+from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.parity import BACKEND, image, offline_hub_snapshot, randomize_batchnorm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+
+torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
+PORTED = sorted(n for n, e in EFFICIENTNET_MODELS.items() if unported(e["params"]) is None)
+UNPORTED = {
+    "efficientnet_cc_b0_4e", "efficientnet_cc_b0_8e", "efficientnet_cc_b1_8e", "tf_efficientnet_cc_b0_4e",
+    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e", "test_efficientnet_evos", "gc_efficientnetv2_rw_t",
+}
+
+
+def randomize_norms(module, seed=0):
+    """BatchNorm statistics (and GroupNorm / LayerNorm affine parameters) away from their defaults."""
+    randomize_batchnorm(module, seed)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+    return module
+
+
+def assert_matches_smp(name, size=(32, 32), data_format="channels_last", **kwargs):
+    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, norms randomised)."""
+    reference = randomize_norms(smp_encoder(name, weights=None, **kwargs))
+    encoder = port_smp_encoder(reference, name, data_format, **kwargs)
+    assert encoder.out_channels == list(reference.out_channels)
+    assert encoder.output_stride == reference.output_stride
+    assert_features_match(reference, encoder, image((2, 3, *size)), data_format)
+
+
+@pytest.mark.parametrize("name, data_format, output_stride", [
+    ("tu-tf_mixnet_s", "channels_last", 32), ("tu-tf_mixnet_s", "channels_last", 16),
+    ("tu-tf_efficientnetv2_b0", "channels_first", 32),
+])
+def test_features_match_smp(name, data_format, output_stride):
+    assert_matches_smp(name, (64, 48), data_format, output_stride=output_stride)
+
+
+# name -> what it covers.
+TORCH_SAMPLE = {
+    "tu-mnasnet_small": "ds (noskip) and ir blocks with SE, ReLU",
+    "tu-mixnet_s": "MixedConv depthwise kernels and grouped 1x1 expansion / projection, symmetric padding",
+    "tu-mobilenetv1_100h": "dsa blocks (activation after the pointwise conv, no skip), ReLU6",
+    "tu-mobilenet_edgetpu_v2_xs": "grouped EdgeResidual convs (group_size), a ConvBnAct first stage",
+    "tu-efficientnet_x_b3": "space-to-depth (conv_s2d, halved dw kernel, / 4 SE ratio), ReLU block override",
+    "tu-efficientnet_es_pruned": "a pruned model's own conv widths, EdgeResidual force_in_chs",
+    "tu-efficientnet_b0_g8_gn": "GroupNorm (group_size 8) and group_size 8 convs",
+    "tu-test_efficientnet_ln": "LayerNorm",
+    "tu-efficientnet_blur_b0": "blurpc anti-aliasing after the strided depthwise convs",
+    "tu-tf_efficientnet_lite0": "fixed stem, ReLU6, TF 'SAME' padding without SE",
+    "tu-mobilenetv2_035": "channel multiplier below 1 (round_channels' 10% limit)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_SAMPLE))
+@torch_only
+def test_sample_matches_smp(name):
+    assert_matches_smp(name)
+
+
+@pytest.mark.parametrize("name, output_stride", [
+    ("tu-mixnet_s", 8), ("tu-mobilenet_edgetpu_v2_xs", 16), ("tu-efficientnet_blur_b0", 16), ("tu-efficientnet_x_b3", 8),
+])
+@torch_only
+def test_dilation_matches_smp(name, output_stride):
+    """timm's builder: strides past output_stride become dilation (a stage's first block keeps the previous one)."""
+    assert_matches_smp(name, (48, 32), output_stride=output_stride)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@torch_only
+def test_depths(depth):
+    assert_matches_smp("tu-test_efficientnet", depth=depth)
+
+
+def _meta_layouts(name):
+    with torch.device("meta"):
+        reference = smp.encoders.get_encoder(name, weights=None)
+    with keras.device("meta"):
+        ours = layout(backbones.get_encoder(name))
+    return ours, {k: tuple(v.shape) for k, v in reference.state_dict().items()}, list(reference.out_channels)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_SAMPLE) + ["tu-tf_mixnet_s", "tu-tf_efficientnetv2_b0"])
+@torch_only
+def test_state_dict_layout_matches_smp(name):
+    """SMP's tu- encoder's state_dict keys and shapes and out_channels (timm on the meta device)."""
+    ours, theirs, out_channels = _meta_layouts(name)
+    assert sorted(set(ours) ^ set(theirs)) == []
+    assert ours == theirs
+    assert list(ENCODERS[name].out_channels) == out_channels
+
+
+def _timm_builder_plan(name):
+    """What timm's EfficientNetBuilder gives each block of ``name``'s features_only model (its kwargs) and its
+    feature_info, from the same constructor arguments, the blocks replaced by recorders (no weights)."""
+    from functools import partial
+
+    from timm.models import _efficientnet_builder as timm_builder
+    from timm.models import efficientnet as timm_efficientnet
+    from timm_tables import captured_args
+
+    class Recorded(torch.nn.Module):
+        def __init__(self, kind, **kwargs):
+            super().__init__()
+            self.kind, self.kwargs = kind, kwargs
+
+        def feature_info(self, location):
+            return dict(module="", num_chs=self.kwargs["out_chs"])
+
+    kwargs = captured_args(name, timm_efficientnet, "_create_effnet")
+    fix_stem, round_fn = kwargs.get("fix_stem", False), kwargs.get("round_chs_fn", timm_builder.round_channels)
+    stem = kwargs.get("stem_size", 32) if fix_stem else round_fn(kwargs.get("stem_size", 32))
+    classes = {c: partial(Recorded, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct")}
+    saved = {c: getattr(timm_builder, c) for c in classes}
+    try:
+        for c, fake in classes.items():
+            setattr(timm_builder, c, fake)
+        builder = timm_builder.EfficientNetBuilder(
+            pad_type=kwargs.get("pad_type", ""), round_chs_fn=round_fn, act_layer=kwargs.get("act_layer") or torch.nn.ReLU,
+            norm_layer=kwargs.get("norm_layer"), se_layer=timm_efficientnet.SqueezeExcite, feature_location="bottleneck",
+        )
+        stages = builder(stem, kwargs["block_args"])
+    finally:
+        for c, original in saved.items():
+            setattr(timm_builder, c, original)
+    return stem, [[m for m in stage] for stage in stages], builder.features
+
+
+KINDS = {"InvertedResidual": "ir", "DepthwiseSeparableConv": "ds", "EdgeResidual": "er", "ConvBnAct": "cn"}
+
+
+@pytest.mark.parametrize("name", PORTED)
+@torch_only
+def test_block_plan_matches_timm(name):
+    """Every block's type, in / out channels, kernels, stride, dilation, expansion, SE ratio, skip, groups,
+    space-to-depth and activation, and the feature_info, as timm's builder decides them for the model."""
+    from timm_tables.efficientnet import act_name
+
+    params = EFFICIENTNET_MODELS[name]["params"]
+    stem, theirs, features = _timm_builder_plan(name)
+    stages, ours_features = model_plan(params)
+    assert stem_channels(params) == stem
+    assert [len(s) for s in stages] == [len(s) for s in theirs]
+    for ours_stage, their_stage in zip(stages, theirs):
+        for ours, module in zip(ours_stage, their_stage):
+            kw = module.kwargs
+            assert ours.kind.replace("dsa", "ds") == KINDS[module.kind]
+            assert (ours.in_chs, ours.out_chs, ours.stride, ours.dilation) == (kw["in_chs"], kw["out_chs"], kw["stride"], kw["dilation"])
+            kernel = kw.get("kernel_size") if ours.kind == "cn" else kw.get("exp_kernel_size" if ours.kind == "er" else "dw_kernel_size")
+            assert ours.kernel == kernel and ours.pw_kernel == kw.get("pw_kernel_size", 1)
+            assert ours.act == act_name(kw["act_layer"])
+            se = kw.get("se_layer")
+            assert ours.se_ratio == pytest.approx(se.keywords["rd_ratio"] if se else 0.0)
+            if ours.kind == "ir":
+                assert (ours.exp_ratio, ours.exp_kernel) == (kw["exp_ratio"], kw.get("exp_kernel_size", 1))
+            if ours.kind == "er":
+                assert (ours.exp_ratio, ours.force_in_chs) == (kw["exp_ratio"], kw.get("force_in_chs", 0))
+            assert ours.group_size == kw.get("group_size", 0 if ours.kind in ("er", "cn") else 1)
+            assert ours.s2d == kw.get("s2d", 0)
+            skip = kw.get("skip", False) if ours.kind == "cn" else not kw.get("noskip", False)
+            assert ours.skip == skip and ours.pw_act == kw.get("pw_act", False)
+    assert [(c, r) for _, _, c, r in ours_features] == [(f["num_chs"], f["reduction"]) for f in features]
+    if not params.get("widths"):  # a pruned model's own widths: its out_channels come from them
+        channels = [3] + [f["num_chs"] for f in features]
+        assert list(ENCODERS[f"tu-{name}"].out_channels) == channels
+
+
+@torch_only
+def test_registry_matches_timm():
+    """Every ported name and tag: hub repository, timm's default tag, first conv, SMP's preprocessing; the
+    unported ones are refused with the ported builders named; the table is what the generator derives now."""
+    from timm.models import efficientnet as timm_efficientnet
+    from timm_tables import captured_args
+    from timm_tables import efficientnet as generator
+
+    assert sorted(set(EFFICIENTNET_MODELS) - set(PORTED)) == sorted(UNPORTED)
+    assert sorted(EFFICIENTNET_MODELS) == sorted(timm.list_models(module="efficientnet"))
+    for name in ("efficientnet_b0", "tf_mixnet_s", "efficientnet_x_b3", "mobilenet_edgetpu_v2_xs", "efficientnet_b0_g8_gn"):
+        params, _ = generator.effnet_params(captured_args(name, timm_efficientnet, "_create_effnet"))
+        assert params == {k: v for k, v in EFFICIENTNET_MODELS[name]["params"].items() if k != "widths"}, name
+    for name in PORTED:
+        ours = ENCODERS[f"tu-{name}"]
+        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
+        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
+        for tag, entry in ours.pretrained_weights.items():
+            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
+            assert ours.first_conv == f"model.{cfg.first_conv}"
+            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
+            if entry["repo_id"]:
+                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    for name in UNPORTED:
+        with pytest.raises(ValueError, match="not ported"):
+            backbones.get_encoder(f"tu-{name}")
+
+
+@torch_only
+def test_pretrained_offline(tmp_path, monkeypatch):
+    """encoder_weights loads timm's checkpoint of the tag from an offline cache through the real download code;
+    classifier and head dropped, conv_stem adapted to 1 / 4 input channels by timm's rule; SMP reads the same cache."""
+    tag = ENCODERS["tu-test_efficientnet"].pretrained_tag
+    torch.manual_seed(3)
+    model = randomize_batchnorm(timm.create_model("test_efficientnet"), 3)
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, f"timm/test_efficientnet.{tag}")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(snapshot / "model.safetensors"))
+    for in_channels, depth in ((1, 5), (4, 3)):
+        reference = smp.encoders.get_encoder("tu-test_efficientnet", in_channels=in_channels, depth=depth, weights=True).eval()
+        encoder = backbones.get_encoder("tu-test_efficientnet", in_channels=in_channels, depth=depth, weights=True)
+        assert_features_match(reference, encoder, image((1, in_channels, 32, 32)), "channels_last")
