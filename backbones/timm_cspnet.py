@@ -15,15 +15,16 @@ flattened Sequentials); like it, nothing past ``depth`` is built.
 """
 
 import dataclasses
+import math
 import re
 
 import keras
 
-from backbones.layers import activation, avg_pool, batch_norm, concat_channels, conv2d, layer_name, max_pool, split_channels
-from backbones.layers import squeeze_excite, torch_conv_init
+from backbones import registry
+from backbones.layers import activation, avg_pool, batch_norm, channels, concat_channels, conv2d, layer_name, max_pool
+from backbones.layers import split_channels, squeeze_excite, torch_conv_init
 from backbones.timm_configs.cspnet import CSPNET_MODELS
 from backbones.timm_efficientnet import make_divisible
-from backbones import registry
 from backbones.timm_universal import feature_style, read_timm_checkpoint, register_timm_models, timm_state_to_encoder
 from backbones.timm_universal import weights_warning
 
@@ -44,11 +45,11 @@ class _Net:
         x = batch_norm(x, f"{name}-bn", data_format=self.data_format)
         return activation(x, self.act) if apply_act else x
 
-    def attention(self, x, path, attn, channels):
-        """timm's ``SEModule(channels, act_layer=<the model's>)`` at ``path`` (fc1 / fc2), or nothing."""
+    def attention(self, x, path, attn, chs):
+        """timm's ``SEModule(chs, act_layer=<the model's>)`` at ``path`` (fc1 / fc2), or nothing."""
         if attn is None:
             return x
-        rd = make_divisible(channels * attn.get("rd_ratio", 1 / 16), attn.get("rd_divisor", 8), round_limit=0.0)
+        rd = make_divisible(chs * attn.get("rd_ratio", 1 / 16), attn.get("rd_divisor", 8), round_limit=0.0)
         name = layer_name("model", path.replace(".", "-"))
         return squeeze_excite(x, rd, f"{name}-fc1", f"{name}-fc2", data_format=self.data_format, act=self.act,
                               kernel_initializer=torch_conv_init())
@@ -81,7 +82,7 @@ def _stage(net, x, path, s, stride, dilation, first_dilation):
                 x = avg_pool(x, 2, 2, data_format=net.data_format)
             x = net.conv_norm_act(x, out_chs, 1, f"{path}.conv_down.1", groups=groups)
         else:
-            down = out_chs if kind == "dark" or s["down_growth"] else _channels(net, x)
+            down = out_chs if kind == "dark" or s["down_growth"] else channels(x, net.data_format)
             x = net.conv_norm_act(x, down, 3, f"{path}.conv_down", stride, first_dilation, groups)
 
     def blocks(y):
@@ -101,10 +102,6 @@ def _stage(net, x, path, s, stride, dilation, first_dilation):
         first = blocks(first)
     return net.conv_norm_act(concat_channels([first, second], data_format=net.data_format), out_chs, 1,
                              f"{path}.conv_transition")
-
-
-def _channels(net, x):
-    return x.shape[-1 if net.data_format == "channels_last" else 1]
 
 
 def _stem_strides(stem):
@@ -165,7 +162,7 @@ def build_timm_cspnet(x, *, depth, output_stride, data_format, stem, stages, act
         x = max_pool(x, 3, 2, 1, data_format=data_format)
         if done("stem_pool", x):
             return features
-    net_stride, dilation = _stem_reduction(stem), 1
+    net_stride, dilation = math.prod(_stem_strides(stem)) * (2 if stem["pool"] else 1), 1
     for i, s in enumerate(_stage_settings(stages)):
         stride = s["stride"]
         if net_stride >= output_stride and stride > 1:
@@ -175,13 +172,6 @@ def build_timm_cspnet(x, *, depth, output_stride, data_format, stem, stages, act
         if done(f"stages_{i}", x):
             return features
     return features
-
-
-def _stem_reduction(stem):
-    reduction = 1
-    for stride in _stem_strides(stem):
-        reduction *= stride
-    return reduction * (2 if stem["pool"] else 1)
 
 
 def feature_info(params):
