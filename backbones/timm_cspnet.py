@@ -11,7 +11,9 @@ expansion (``cross_linear``) and ``down_growth``, leaky ReLU / SiLU. ``output_st
 timm's ``create_csp_stages`` does. Feature taps are timm's ``feature_info``: the map before each stride-2
 step and the last stage; DarkNets tap their stride-1 stem (SMP's VGG style: six features, no input).
 Layers are the features_only model's module paths (``model.stem_conv1``, ``model.stages_0``, timm's
-flattened Sequentials); like it, nothing past ``depth`` is built.
+flattened Sequentials; timm's checkpoints, keyed by the full model, are renamed to them when loaded); like
+it, nothing past ``depth`` is built. timm's configs set no ``aa_layer`` and only BatchNorm (the generator
+asserts both).
 """
 
 import dataclasses
