@@ -4,8 +4,7 @@ SMP treats ConvNeXt as transformer-style (first feature at stride 4): out_channe
 0-channel stride-2 dummy. References have every 1-D parameter randomised (norm weights / biases, the layer-scale
 ``gamma`` timm starts at 1e-6, ConvNeXt-V2's GRN that starts at zero), or the blocks would be near identities.
 All backends: tu-test_convnext (Linear MLP on channels-last maps, tanh GELU, eps 1e-5, gamma), tu-convnext_zepto_rms_ols
-(1x1-conv MLP, SimpleNorm, 'overlap_act' stem) cut to one block per stage with GRN added, and a dilated
-(output_stride 8) tu-test_convnext2.
+(1x1-conv MLP, SimpleNorm, 'overlap_act' stem) cut to one block per stage with GRN added, at output_stride 8.
 Torch backend: a sample covering every stem, norm (LayerNorm, RmsNorm2d, SimpleNorm2d), MLP form with and
 without GRN in both data formats, exact GELU / SiLU, per-stage kernel sizes (heavy members cut to one block per
 stage on both sides through timm's own ``depths`` argument, or stems / GRN swapped into tu-test_convnext2 on both
@@ -83,20 +82,16 @@ def _both(**kwargs):
     return kwargs, kwargs
 
 
-@pytest.mark.parametrize("name, data_format, depths, variant", [
-    ("tu-test_convnext", "channels_first", None, None),
-    ("tu-convnext_zepto_rms_ols", "channels_last", ONE_BLOCK, _both(use_grn=True)),
+@pytest.mark.parametrize("name, data_format, depths, variant, output_stride", [
+    ("tu-test_convnext", "channels_first", None, None, 32),
+    ("tu-convnext_zepto_rms_ols", "channels_last", ONE_BLOCK, _both(use_grn=True), 8),
 ])
-def test_features_match_smp(name, data_format, depths, variant):
-    """The kit's ChannelScale (gamma), RmsNorm (SimpleNorm2d) and GlobalResponseNorm (on NCHW maps) on every backend:
-    tu-test_convnext as is, tu-convnext_zepto_rms_ols one block per stage with GRN (timm's ``use_grn``) added."""
-    assert_matches_smp(name, (64, 48), data_format, depths, variant)
-
-
-def test_dilated_features_match_smp():
-    """output_stride 8: stages 2 / 3 dilated 2 / 4, their downsample a 2x2 stride-1 conv (timm's 'same' padding:
-    Conv2dSame's bottom / right pixel at dilation 1, symmetric at dilation 2)."""
-    assert_matches_smp("tu-test_convnext2", (40, 32), output_stride=8)
+def test_features_match_smp(name, data_format, depths, variant, output_stride):
+    """The kit's ChannelScale (gamma), RmsNorm (SimpleNorm2d), GlobalResponseNorm (on NCHW maps) and dilated depthwise
+    convs on every backend: tu-test_convnext as is, tu-convnext_zepto_rms_ols one block per stage with GRN (timm's
+    ``use_grn``) added, at output_stride 8 (stages 2 / 3 dilated 2 / 4, their downsample a 2x2 stride-1 conv with
+    timm's 'same' padding: Conv2dSame's bottom / right pixel at dilation 1, symmetric at dilation 2)."""
+    assert_matches_smp(name, (64, 48), data_format, depths, variant, output_stride=output_stride)
 
 
 # case -> (name, blocks per stage or None for all, data format, variant, what it covers). Covered elsewhere: exact GELU,
@@ -121,10 +116,12 @@ def test_sample_matches_smp(case):
 
 @pytest.mark.parametrize("name, output_stride, data_format, depths", [
     ("tu-test_convnext3", 16, "channels_last", None), ("tu-convnext_atto", 8, "channels_first", ONE_BLOCK),
+    ("tu-test_convnext2", 8, "channels_last", None),
 ])
 @torch_only
 def test_dilation_matches_smp(name, output_stride, data_format, depths):
-    """Stage 3 dilated 2 (output_stride 16, Linear MLP); stages 2 / 3 dilated 2 / 4 (8, 1x1-conv MLP, LayerNorm2d)."""
+    """Stage 3 dilated 2 (output_stride 16, Linear MLP); stages 2 / 3 dilated 2 / 4 (8: 1x1-conv MLP, LayerNorm2d;
+    Linear MLP)."""
     assert_matches_smp(name, (48, 32), data_format, depths, output_stride=output_stride)
 
 
@@ -137,9 +134,9 @@ def test_depths(depth):
 
 
 def _cut(name):
-    """Blocks per stage the layout check builds: one per stage (a stage repeats one block; every block of a
-    model is in the strict loads of the full-depth parity cases and in the sweep, scripts/timm_sweep.py)."""
-    return None if sum(CONVNEXT_MODELS[name]["params"]["depths"]) <= 4 else ONE_BLOCK
+    """Blocks per stage the layout check builds: all of the test models (test_convnext: 1, 2, 4, 2), one per stage
+    of the others (a stage repeats one block; every block of every model is in the sweep, scripts/timm_sweep.py)."""
+    return None if sum(CONVNEXT_MODELS[name]["params"]["depths"]) <= 9 else ONE_BLOCK
 
 
 @pytest.mark.parametrize("name", sorted(CONVNEXT_MODELS))
