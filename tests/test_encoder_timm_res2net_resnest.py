@@ -9,6 +9,8 @@ timm-res2* / timm-resnest* names, every name's state_dict layout (timm on the me
 generated tables against timm, and pretrained loading from an offline hub cache.
 """
 
+import dataclasses
+import importlib
 import os
 import sys
 
@@ -21,6 +23,7 @@ from backbones import registry
 from backbones.registry import ENCODERS
 from backbones.timm_configs.res2net import RES2NET_MODELS
 from backbones.timm_configs.resnest import RESNEST_MODELS
+from backbones.timm_resnet import feature_info as resnet_feature_info
 from keras_seg.data.preprocessing import get_preprocessing_params
 from tests.encoder_conformance import assert_features_match, port_smp_encoder, smp_encoder
 from tests.parity import image
@@ -28,13 +31,28 @@ from tests.test_encoder_timm_resnet import ONE_BLOCK, assert_matches_smp, torch_
 from tests.test_encoder_timm_resnet import test_state_dict_layout_matches_timm as check_layout
 
 MODELS = {**RES2NET_MODELS, **RESNEST_MODELS}
+
+
+def assert_narrowed_matches_smp(name, timm_kwargs, params, feature_info, monkeypatch, size=(32, 32),
+                                data_format="channels_last", **kwargs):
+    """Features of ``name`` changed alike on both sides (``timm_kwargs`` to timm's constructor, ``params`` to our
+    spec, its out_channels from the builder's ``feature_info``, e.g. narrower stages) equal SMP's."""
+    spec = ENCODERS[name]
+    params = {**spec.params, **params}
+    variant = dataclasses.replace(spec, name=f"{name}-narrowed", params=params, out_channels=[3] + feature_info(params)[0])
+    monkeypatch.setitem(ENCODERS, variant.name, variant)
+    reference = smp_encoder(name, weights=None, **timm_kwargs, **kwargs)
+    encoder = port_smp_encoder(reference, variant.name, data_format, **kwargs)
+    assert list(encoder.out_channels) == list(reference.out_channels)
+    assert_features_match(reference, encoder, image((2, 3, *size)), data_format)
 TWO_FIRST = [2, 1, 1, 1]  # a stage's later blocks (no stride, no shortcut) in the first stage
 
 
-@pytest.mark.parametrize("name, layers", [("tu-res2net50_26w_4s", TWO_FIRST), ("tu-resnest50d_4s2x40d", ONE_BLOCK)])
-def test_features_match_smp(name, layers):
-    """Depth 3 (stem, a stride-1 and a stride-2 stage: every kind of block; TF / JAX compile time)."""
-    assert_matches_smp(name, layers=layers, depth=3)
+@pytest.mark.parametrize("name, layers, depth", [("tu-res2net50_26w_4s", TWO_FIRST, 2), ("tu-resnest50d_4s2x40d", ONE_BLOCK, 3)])
+def test_features_match_smp(name, layers, depth):
+    """The first stages only (TF / JAX compile time): Res2Net's first stage (a block with its pool piece, one with
+    the hierarchical sums), ResNeSt's second (its avd pool)."""
+    assert_matches_smp(name, layers=layers, depth=depth)
 
 
 # name -> (blocks per stage on both sides, depth, data format, what it covers); the all-backend cases above
@@ -58,10 +76,12 @@ def test_sample_matches_smp(name):
 
 @pytest.mark.parametrize("name, output_stride", [("tu-res2net50d", 8), ("tu-resnest50d_4s2x40d", 16)])
 @torch_only
-def test_dilation_matches_smp(name, output_stride):
+def test_dilation_matches_smp(name, output_stride, monkeypatch):
     """timm's make_blocks dilation: Res2Net's convs at first_dilation and its stride-1 pool piece, ResNeSt's avd
-    off at stride 1, deep stem, avg-pool shortcuts as AvgPool2dSame."""
-    assert_matches_smp(name, layers=[1, 1, 1, 2], output_stride=output_stride)
+    off at stride 1, deep stem, avg-pool shortcuts as AvgPool2dSame (stages narrowed to half their
+    widths on both sides: timm's ``channels`` argument; CI time)."""
+    timm_kwargs, params = {"channels": (32, 64, 128, 256), "layers": (1, 1, 1, 2)}, {"channels": [32, 64, 128, 256], "layers": [1, 1, 1, 2]}
+    assert_narrowed_matches_smp(name, timm_kwargs, params, resnet_feature_info, monkeypatch, output_stride=output_stride)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -72,33 +92,37 @@ def test_state_dict_layout_matches_timm(name, monkeypatch):
     check_layout(name)
 
 
+def assert_deprecated_name_matches_smp(old, depth=2):
+    """SMP 0.6's deprecated ``old`` timm- name: SMP's DeprecationWarning on both sides, our tu- encoder with
+    SMP's features (at ``depth``)."""
+    with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
+        reference = smp_encoder(old, weights=None, depth=depth)
+    with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
+        encoder = port_smp_encoder(reference, old, "channels_last", depth=depth)
+    assert encoder.spec.name == old.replace("timm-", "tu-")
+    assert encoder.out_channels == list(reference.out_channels)
+    assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
+
+
 @torch_only
 def test_deprecated_names_match_smp(monkeypatch):
-    """SMP 0.6's timm-res2net* / timm-res2next50 / timm-resnest* names: SMP's DeprecationWarning, the tu- encoder
-    (depth 2: the stem and the first stage)."""
+    """SMP 0.6's timm-res2net* / timm-res2next50 / timm-resnest* names redirect (features of one, depth 2)."""
     monkeypatch.setattr(registry, "_RESOLVED", {})
-    for old in ("timm-res2next50", "timm-resnest14d"):
+    assert_deprecated_name_matches_smp("timm-resnest14d")
+    for old in ("timm-res2next50", "timm-res2net50_26w_4s", "timm-resnest50d_4s2x40d"):
         with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
-            reference = smp_encoder(old, weights=None, depth=2)
-        with pytest.warns(DeprecationWarning, match="`timm-` encoders are deprecated"):
-            encoder = port_smp_encoder(reference, old, "channels_last", depth=2)
-        assert encoder.spec.name == old.replace("timm-", "tu-")
-        assert encoder.out_channels == list(reference.out_channels)
-        assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
-    with pytest.warns(DeprecationWarning):
-        assert backbones.get_spec("timm-res2net50_26w_4s").name == "tu-res2net50_26w_4s"
+            assert backbones.get_spec(old).name == old.replace("timm-", "tu-")
 
 
-@torch_only
-def test_registry_matches_timm():
-    """Generated tables = what the generators derive from timm now (res2net: every name); tags, default tag,
-    first conv, hub repositories and preprocessing of every name as timm / SMP give them."""
+def generated_table(module):
+    """What scripts/timm_tables/<module>.py derives from timm now."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-    from timm_tables import res2net, resnest
+    return importlib.import_module(f"timm_tables.{module}").table()
 
-    assert res2net.table() == RES2NET_MODELS
-    assert resnest.table() == RESNEST_MODELS
-    for name in MODELS:
+
+def assert_tags_match_timm(models):
+    """Every name's tags, default tag, first conv, hub repositories and preprocessing as timm / SMP give them."""
+    for name in models:
         ours = ENCODERS[f"tu-{name}"]
         assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
         for tag, entry in ours.pretrained_weights.items():
@@ -109,10 +133,24 @@ def test_registry_matches_timm():
 
 
 @torch_only
-def test_pretrained_offline(tmp_path, monkeypatch):
-    """timm's checkpoint of tu-resnest14d's default tag from an offline cache (deep-stem first conv adapted to
-    1 channel by timm's rule; depth 3: layer3 / layer4 dropped), as SMP loads it."""
-    write_timm_checkpoint("resnest14d.gluon_in1k", tmp_path, monkeypatch)
-    reference = smp.encoders.get_encoder("tu-resnest14d", in_channels=1, depth=3, weights=True).eval()
-    encoder = backbones.get_encoder("tu-resnest14d", in_channels=1, depth=3, weights=True)
+def test_registry_matches_timm():
+    assert generated_table("res2net") == RES2NET_MODELS
+    assert generated_table("resnest") == RESNEST_MODELS
+    assert_tags_match_timm(MODELS)
+
+
+def assert_pretrained_matches_smp(model_tag, tmp_path, monkeypatch, depth=3):
+    """timm's own checkpoint of ``<model>.<tag>`` (random, with its classifier) in an offline hub cache: the
+    bare tu- name (timm's default tag) loads it as SMP does, first conv adapted to 1 channel by timm's rule,
+    nothing past ``depth`` kept."""
+    write_timm_checkpoint(model_tag, tmp_path, monkeypatch)
+    name = f"tu-{model_tag.split('.')[0]}"
+    reference = smp.encoders.get_encoder(name, in_channels=1, depth=depth, weights=True).eval()
+    encoder = backbones.get_encoder(name, in_channels=1, depth=depth, weights=True)
     assert_features_match(reference, encoder, image((1, 1, 32, 32)), "channels_last")
+
+
+@torch_only
+def test_pretrained_offline(tmp_path, monkeypatch):
+    """tu-resnest14d (deep-stem first conv conv1.0; depth 3: layer3 / layer4 dropped)."""
+    assert_pretrained_matches_smp("resnest14d.gluon_in1k", tmp_path, monkeypatch)
