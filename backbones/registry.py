@@ -114,12 +114,16 @@ RESOLVERS = {}
 RESTORERS = {}
 _RESOLVED = {}
 _RESTORED = {}
+_UNCACHED = set()  # resolver prefixes called on every lookup
 
 
-def register_resolver(prefix, resolve, kind=None, restore=None):
-    """Make every name starting with ``prefix`` an encoder whose spec ``resolve(name)`` builds;
-    ``restore(name, portable)`` rebuilds specs whose ``portable["kind"]`` is ``kind``."""
+def register_resolver(prefix, resolve, kind=None, restore=None, cache=True):
+    """Make every name starting with ``prefix`` an encoder whose spec ``resolve(name)`` builds (once, unless
+    ``cache=False``: a resolver that warns on every use); ``restore(name, portable)`` rebuilds specs whose
+    ``portable["kind"]`` is ``kind``."""
     RESOLVERS[prefix] = resolve
+    if not cache:
+        _UNCACHED.add(prefix)
     if kind is not None:
         RESTORERS[kind] = restore
 
@@ -182,6 +186,8 @@ def find_spec(name):
     resolve = _resolver(name)  # e.g. keras_hub:<preset>, resolved once; a resolver may raise for a name it refuses
     if resolve is None:
         return None
+    if any(name.startswith(prefix) for prefix in _UNCACHED):
+        return resolve(name)
     if name not in _RESOLVED:
         _RESOLVED[name] = resolve(name)
     return copy.deepcopy(_RESOLVED[name])

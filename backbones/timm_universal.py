@@ -238,4 +238,4 @@ def get_timm_encoder(name, in_channels=3, depth=5, weights=None, output_stride=3
 
 
 registry.register_resolver(PREFIX, _unknown_tu_name)
-registry.register_resolver("timm-", _deprecated_timm_name)
+registry.register_resolver("timm-", _deprecated_timm_name, cache=False)  # SMP warns on every call
