@@ -88,8 +88,6 @@ def test_capabilities_decide_what_architectures_do():
     )
     with pytest.raises(ValueError, match="is not supported for Linknet"):
         keras_seg.Linknet("tiny_transformer_style", encoder_weights=None)
-    with pytest.raises(ValueError, match="UnetPlusPlus is not support"):
-        keras_seg.UnetPlusPlus("tiny_transformer_style", encoder_weights=None)
     with pytest.raises(ValueError, match="support only encoder_depth=5"):
         keras_seg.FPN("tiny_transformer_style", encoder_weights=None, encoder_depth=4)
     with pytest.raises(ValueError, match="^no dilation here$"):

@@ -24,6 +24,15 @@ def test_parity_with_smp(config, data_format):
     assert_parity(smp_model("UnetPlusPlus", **cfg), image((2, cfg.get("in_channels", 3), 64, 32)), data_format)
 
 
+def test_transformer_style_timm_encoder_as_smp():
+    """SMP refuses only mit_b* encoders: a transformer-style tu- encoder (ConvNeXt, first feature at stride 4,
+    an empty stride-2 skip) builds, as in SMP's own test_timm_transformer_style_encoder."""
+    reference = smp_model("UnetPlusPlus", encoder_name="tu-test_convnext", encoder_depth=4, decoder_channels=(32, 16, 16, 8))
+    assert_parity(reference, image((1, 3, 64, 64)), "channels_last")
+    with pytest.raises(ValueError, match="UnetPlusPlus is not support encoder_name=mit_b0"):
+        keras_seg.UnetPlusPlus("mit_b0", encoder_weights=None)
+
+
 def test_interop_round_trip_bit_identical():
     # scse builds attention1 in the last block, which SMP never runs: it must still round-trip.
     reference = trained(smp_model("UnetPlusPlus", **SMALL, decoder_attention_type="scse", aux_params={"classes": 2}))

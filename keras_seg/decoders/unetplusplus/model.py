@@ -4,7 +4,6 @@ import functools
 
 import keras
 
-from backbones.registry import transformer_style
 from keras_seg.base import SegmentationModel, build_encoder, check_decoder_channels, check_model_arguments, constructor_config, pop_deprecated, split_model_kwargs
 from keras_seg.decoders.unetplusplus.decoder import unetplusplus_decoder
 
@@ -39,8 +38,8 @@ class UnetPlusPlus(SegmentationModel):
         name=None,
         **kwargs,
     ):
-        if transformer_style(encoder_name):
-            raise ValueError(f"UnetPlusPlus is not support encoder_name={encoder_name}")
+        if isinstance(encoder_name, str) and encoder_name.startswith("mit_b"):  # SMP's rule: other transformer-style
+            raise ValueError(f"UnetPlusPlus is not support encoder_name={encoder_name}")  # encoders (tu-convnext*) build
         decoder_use_norm = pop_deprecated(kwargs, "decoder_use_batchnorm", "decoder_use_norm", decoder_use_norm)
         model_kwargs = split_model_kwargs(kwargs, type(self).__name__)
         check_model_arguments(encoder_name, encoder_depth, in_channels, classes, aux_params)
