@@ -10,16 +10,12 @@ dilation 1 while the stage's dilation is 2, else 2). Layers are the features_onl
 (``stages_<i>``) under SMP's ``model.``; timm's checkpoints (``stages.<i>``) are renamed on loading.
 """
 
-import dataclasses
-import re
-
 import keras
 
-from backbones import registry
 from backbones.layers import batch_norm, conv2d, layer_name, relu, torch_conv_init
 from backbones.timm_configs.byobnet import BYOBNET_MODELS
 from backbones.timm_efficientnet import make_divisible
-from backbones.timm_universal import BUILDERS, read_timm_checkpoint, register_timm_models, timm_state_to_encoder, weights_warning
+from backbones.timm_universal import register_timm_models
 
 
 def _conv_norm_act(x, filters, kernel_size, path, data_format, stride=1, dilation=1, groups=1, act=True):
@@ -98,17 +94,4 @@ def feature_info(params):
     return channels, reductions + [net_stride]
 
 
-def load_timm_byobnet_checkpoint(encoder, weights=True):
-    """timm's checkpoint (``stages.<i>.``) into the features_only layout (``stages_<i>.``), as timm_universal loads."""
-    from weight_ports.translate import load_state_dict
-
-    weights_warning(weights)
-    state = {re.sub(r"^stages\.(\d+)\.", r"stages_\1.", k): v for k, v in read_timm_checkpoint(encoder.spec).items()}
-    load_state_dict(encoder, timm_state_to_encoder(state, encoder), strict=True)
-    return encoder
-
-
-register_timm_models("byobnet", BYOBNET_MODELS, build_timm_byobnet, feature_info)
-for _model in BUILDERS["byobnet"]:
-    _spec = registry.ENCODERS[f"tu-{_model}"]
-    registry.ENCODERS[_spec.name] = dataclasses.replace(_spec, load_weights=load_timm_byobnet_checkpoint)
+register_timm_models("byobnet", BYOBNET_MODELS, build_timm_byobnet, feature_info, flattened=("stages",))

@@ -14,11 +14,9 @@ nothing past ``depth`` is built (depth 1 keeps the first stem conv only). The cl
 ``head_norm_first``'s ``norm_pre``) follows the last feature, so it is not part of any encoder.
 """
 
-import dataclasses
 
 import keras
 
-from backbones import registry
 from backbones.layers import activation, conv2d, depthwise_conv2d, layer_name, layer_norm, layer_norm_2d, linear
 from backbones.layers import move_channels_back, move_channels_last, trunc_normal_init
 from backbones.layers.channel_ops import channel_scale
@@ -26,12 +24,10 @@ from backbones.layers.norm import RmsNorm, global_response_norm, rms_norm_2d
 from backbones.timm_configs.convnext import CONVNEXT_MODELS
 from backbones.timm_efficientnet import make_divisible
 from backbones.timm_resnet import _allow_deep_graph
-from backbones.timm_universal import (
-    BUILDERS, read_timm_checkpoint, register_timm_models, timm_state_to_encoder, weights_warning,
-)
+from backbones.timm_universal import register_timm_models
 
 MLP_RATIO = 4
-FLATTENED = ("stem.", "stages.")  # timm's nn.Sequential children the features_only model names <seq>_<i>
+FLATTENED = ("stem", "stages")  # timm's nn.Sequential children the features_only model names <seq>_<i>
 
 
 class _Net:
@@ -147,24 +143,4 @@ def feature_info(params):
     return list(params["dims"]), [s[-1] for s in _stage_strides(stem_stride, 32)]
 
 
-def _flat(key):
-    """A timm state_dict key as timm's features_only model (``flatten_sequential``) names it."""
-    return key.replace(".", "_", 1) if key.startswith(FLATTENED) else key
-
-
-def load_timm_checkpoint(encoder, weights=True):
-    """timm's checkpoint of the encoder's model and tag, its ``stem.*`` / ``stages.*`` keys flattened."""
-    from weight_ports.translate import load_state_dict
-
-    weights_warning(weights)
-    state = {_flat(k): v for k, v in read_timm_checkpoint(encoder.spec).items()}
-    load_state_dict(encoder, timm_state_to_encoder(state, encoder), strict=True)
-    return encoder
-
-
-register_timm_models("convnext", CONVNEXT_MODELS, build_timm_convnext, feature_info)
-for _model in BUILDERS["convnext"]:
-    _spec = registry.ENCODERS[f"tu-{_model}"]
-    registry.ENCODERS[_spec.name] = dataclasses.replace(
-        _spec, first_conv=f"model.{_flat(_spec.first_conv[len('model.'):])}", load_weights=load_timm_checkpoint
-    )
+register_timm_models("convnext", CONVNEXT_MODELS, build_timm_convnext, feature_info, flattened=FLATTENED)

@@ -16,19 +16,15 @@ it, nothing past ``depth`` is built. timm's configs set no ``aa_layer`` and only
 asserts both).
 """
 
-import dataclasses
 import math
-import re
 
 import keras
 
-from backbones import registry
 from backbones.layers import activation, avg_pool, batch_norm, channels, concat_channels, conv2d, layer_name, max_pool
 from backbones.layers import split_channels, squeeze_excite, torch_conv_init
 from backbones.timm_configs.cspnet import CSPNET_MODELS
 from backbones.timm_efficientnet import make_divisible
-from backbones.timm_universal import feature_style, read_timm_checkpoint, register_timm_models, timm_state_to_encoder
-from backbones.timm_universal import weights_warning
+from backbones.timm_universal import feature_style, register_timm_models
 
 
 class _Net:
@@ -182,22 +178,4 @@ def feature_info(params):
     return [c for _, c, _ in plan], [r for _, _, r in plan]
 
 
-def flattened_key(key):
-    """A full timm model's state_dict key as the features_only model's (``stem.conv1.`` -> ``stem_conv1.``)."""
-    return re.sub(r"^(stem|stages)\.(\w+)\.", r"\1_\2.", key)
-
-
-def load_checkpoint(encoder, weights=True):
-    """timm's checkpoint of the encoder's model and tag (SMP's warning for a non-bool ``weights``), its
-    keys as the features_only model's."""
-    from weight_ports.translate import load_state_dict
-
-    weights_warning(weights)
-    state = {flattened_key(k): v for k, v in read_timm_checkpoint(encoder.spec).items()}
-    load_state_dict(encoder, timm_state_to_encoder(state, encoder), strict=True)
-    return encoder
-
-
-register_timm_models("cspnet", CSPNET_MODELS, build_timm_cspnet, feature_info)
-for _model in CSPNET_MODELS:  # the flattened checkpoint keys instead of timm_universal's plain ``model.`` prefix
-    registry.ENCODERS[f"tu-{_model}"] = dataclasses.replace(registry.ENCODERS[f"tu-{_model}"], load_weights=load_checkpoint)
+register_timm_models("cspnet", CSPNET_MODELS, build_timm_cspnet, feature_info, flattened=("stem", "stages"))

@@ -21,6 +21,7 @@ A ported timm module (a *builder*: ``backbones.timm_resnet`` ...) registers ever
   inference are accepted, others refused with the list of accepted ones.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -114,9 +115,20 @@ def adapt_input_conv(in_chans, weight):
     return weight.astype(dtype)
 
 
-def timm_state_to_encoder(state, encoder):
-    """timm's full-model ``state`` as ``encoder`` holds it: SMP's ``model.`` prefix, only the keys the
-    features_only model keeps (no classifier, nothing past ``depth``), the first conv adapted."""
+def flatten_key(key, flattened=()):
+    """A full timm model's state_dict key as its features_only model names it: timm flattens the top-level
+    ``nn.Sequential`` children ``flattened`` (``stem.conv1.w`` -> ``stem_conv1.w``, ``stages.0.x`` -> ``stages_0.x``)."""
+    head, dot, rest = key.partition(".")
+    if head in flattened and dot:
+        child, dot2, tail = rest.partition(".")
+        return f"{head}_{child}{dot2}{tail}"
+    return key
+
+
+def timm_state_to_encoder(state, encoder, flattened=()):
+    """timm's full-model ``state`` as ``encoder`` holds it: SMP's ``model.`` prefix, the features_only model's
+    names (``flattened`` Sequentials), only the keys it keeps (no classifier, nothing past ``depth``), the
+    first conv adapted."""
     from weight_ports.translate import collect_params
 
     spec = encoder.spec
@@ -124,7 +136,7 @@ def timm_state_to_encoder(state, encoder):
     first = f"{spec.first_conv}.weight" if spec.first_conv else None
     out = {}
     for key, value in state.items():
-        key = f"model.{key}"
+        key = f"model.{flatten_key(key, flattened)}"
         if key not in wanted:
             continue
         value = np.asarray(value)
@@ -145,20 +157,22 @@ def read_timm_checkpoint(spec):
     return read_state_dict(path)
 
 
-def load_timm_checkpoint(encoder, weights=True):
+def load_timm_checkpoint(encoder, weights=True, flattened=()):
     """Load timm's checkpoint of the encoder's model and tag (SMP's warning for a non-bool ``weights``)."""
     from weight_ports.translate import load_state_dict
 
     weights_warning(weights)
-    load_state_dict(encoder, timm_state_to_encoder(read_timm_checkpoint(encoder.spec), encoder), strict=True)
+    load_state_dict(encoder, timm_state_to_encoder(read_timm_checkpoint(encoder.spec), encoder, flattened), strict=True)
     return encoder
 
 
-def register_timm_models(module, table, builder, feature_info, dilation_error=None):
+def register_timm_models(module, table, builder, feature_info, dilation_error=None, flattened=()):
     """Register ``tu-<model>`` for every model of ``table`` (a generated ``backbones/timm_configs`` table).
 
     ``feature_info(params)`` gives timm's ``(channels, reductions)`` of the model's five features;
-    ``dilation_error`` is None where timm's ``output_stride`` 8 / 16 works for the module.
+    ``dilation_error`` is None where timm's ``output_stride`` 8 / 16 works for the module; ``flattened``
+    names the top-level Sequentials timm's features_only model flattens (layers ``stem_0``, ``stages_1``...:
+    checkpoint keys and the first conv are renamed so).
     """
     names = BUILDERS.setdefault(module, [])
     for model, entry in table.items():
@@ -175,9 +189,10 @@ def register_timm_models(module, table, builder, feature_info, dilation_error=No
         assert len(first_convs) == 1, (model, first_convs)
         registry.register_encoder(
             f"{PREFIX}{model}", builder, out_channels=aligned_out_channels(style, channels), params=params,
-            pretrained_weights=weights, preprocessing=preprocessing, first_conv=f"model.{first_convs.pop()}",
+            pretrained_weights=weights, preprocessing=preprocessing, first_conv=f"model.{flatten_key(first_convs.pop(), flattened)}",
             dilation_error=dilation_error, stride2_feature=style != "transformer", input_feature=style != "vgg",
-            classifier_keys=(), timm_tags=True, pretrained_tag=entry["default_tag"], load_weights=load_timm_checkpoint,
+            classifier_keys=(), timm_tags=True, pretrained_tag=entry["default_tag"],
+            load_weights=functools.partial(load_timm_checkpoint, flattened=tuple(flattened)),
         )
         names.append(model)
 

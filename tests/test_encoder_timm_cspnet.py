@@ -27,6 +27,7 @@ from timm.models import cspnet as timm_cspnet
 import backbones
 from backbones import timm_cspnet as ours_cspnet
 from backbones.registry import ENCODERS
+from backbones.timm_universal import flatten_key
 from backbones.timm_configs.cspnet import CSPNET_MODELS
 from keras_seg.data.preprocessing import get_preprocessing_params
 from tests import test_encoder_timm_resnet as timm_resnet_tests
@@ -161,7 +162,7 @@ def test_registry_matches_timm():
         assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
         for tag, entry in ours.pretrained_weights.items():
             cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == "model." + ours_cspnet.flattened_key(f"{cfg.first_conv}.weight")[: -len(".weight")]
+            assert ours.first_conv == "model." + flatten_key(cfg.first_conv, ("stem", "stages"))
             assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
             if entry["repo_id"]:
                 assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
