@@ -1,6 +1,6 @@
 """timm's EfficientNet builder (``timm.models._efficientnet_builder`` / ``_efficientnet_blocks``) in Keras:
 decoded block arguments in, the features of timm's ``EfficientNetFeatures`` out. timm's efficientnet and
-mobilenetv3 modules (``backbones.timm_efficientnet_module``, ``backbones.timm_mobilenetv3``) and SMP's own
+mobilenetv3 modules (registered here and in ``backbones.timm_mobilenetv3``) and SMP's own
 ``timm-efficientnet-*`` encoders (``backbones.timm_efficientnet``) build their blocks here.
 
 ``plan`` is the builder's bookkeeping (stride -> dilation past ``output_stride``, channel rounding,
@@ -23,7 +23,8 @@ from backbones.layers import (
 from backbones.layers.padding import TF_SAME
 
 # timm's SqueezeExcite as EfficientNet builds it: rounded reduced width, the block's activation, sigmoid gate,
-# se_ratio relative to the block input (``se_from_exp=False``).
+# se_ratio relative to the block input (``se_from_exp=False``). A table's ``se_args`` override these (MobileNetV3:
+# hard_sigmoid gate, ReLU, round_channels widths, from the expanded channels).
 DEFAULT_SE = dict(gate="sigmoid", force_act=None, rd_round="round", from_exp=False)
 
 
@@ -214,7 +215,8 @@ class Net:
     def squeeze_excite(self, x, path, se_ratio, act):
         """timm's SqueezeExcite: ``rd_round_fn(chs * rd_ratio)`` reduced channels (a pruned model's own)."""
         chs = channels(x, self.data_format)
-        rd = round(chs * se_ratio) if self.se["rd_round"] == "round" else round_channels(chs * se_ratio)
+        rd = (round(chs * se_ratio) if self.se["rd_round"] == "round"
+              else round_channels(chs * se_ratio, **self.se.get("rd_round_args", {})))
         rd = self.widths.get(f"{path}.conv_reduce", rd)
         return squeeze_excite(x, rd, self.name(f"{path}.conv_reduce"), self.name(f"{path}.conv_expand"),
                               data_format=self.data_format, act=self.se["force_act"] or act, gate=self.se["gate"],

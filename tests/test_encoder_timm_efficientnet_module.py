@@ -138,13 +138,13 @@ def test_state_dict_layout_matches_smp(name):
     assert list(ENCODERS[name].out_channels) == out_channels
 
 
-def _timm_builder_plan(name):
+def _timm_builder_plan(name, timm_module, creator, se_from_exp=False, stem_size=32):
     """What timm's EfficientNetBuilder gives each block of ``name``'s features_only model (its kwargs) and its
-    feature_info, from the same constructor arguments, the blocks replaced by recorders (no weights)."""
+    feature_info, from the same constructor arguments, the blocks replaced by recorders (no weights);
+    ``se_from_exp`` / ``stem_size``: the features class's defaults."""
     from functools import partial
 
     from timm.models import _efficientnet_builder as timm_builder
-    from timm.models import efficientnet as timm_efficientnet
     from timm_tables import captured_args
 
     class Recorded(torch.nn.Module):
@@ -155,9 +155,9 @@ def _timm_builder_plan(name):
         def feature_info(self, location):
             return dict(module="", num_chs=self.kwargs["out_chs"])
 
-    kwargs = captured_args(name, timm_efficientnet, "_create_effnet")
+    kwargs = captured_args(name, timm_module, creator)
     fix_stem, round_fn = kwargs.get("fix_stem", False), kwargs.get("round_chs_fn", timm_builder.round_channels)
-    stem = kwargs.get("stem_size", 32) if fix_stem else round_fn(kwargs.get("stem_size", 32))
+    stem = kwargs.get("stem_size", stem_size) if fix_stem else round_fn(kwargs.get("stem_size", stem_size))
     classes = {c: partial(Recorded, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct")}
     saved = {c: getattr(timm_builder, c) for c in classes}
     try:
@@ -165,7 +165,8 @@ def _timm_builder_plan(name):
             setattr(timm_builder, c, fake)
         builder = timm_builder.EfficientNetBuilder(
             pad_type=kwargs.get("pad_type", ""), round_chs_fn=round_fn, act_layer=kwargs.get("act_layer") or torch.nn.ReLU,
-            norm_layer=kwargs.get("norm_layer"), se_layer=timm_efficientnet.SqueezeExcite, feature_location="bottleneck",
+            norm_layer=kwargs.get("norm_layer"), se_layer=kwargs.get("se_layer") or timm_builder.SqueezeExcite,
+            se_from_exp=kwargs.get("se_from_exp", se_from_exp), feature_location="bottleneck",
         )
         stages = builder(stem, kwargs["block_args"])
     finally:
@@ -177,15 +178,12 @@ def _timm_builder_plan(name):
 KINDS = {"InvertedResidual": "ir", "DepthwiseSeparableConv": "ds", "EdgeResidual": "er", "ConvBnAct": "cn"}
 
 
-@pytest.mark.parametrize("name", PORTED)
-@torch_only
-def test_block_plan_matches_timm(name):
+def assert_block_plan_matches_timm(name, params, timm_plan):
     """Every block's type, in / out channels, kernels, stride, dilation, expansion, SE ratio, skip, groups,
-    space-to-depth and activation, and the feature_info, as timm's builder decides them for the model."""
+    space-to-depth and activation, and the feature_info, as timm's builder decides them (``timm_plan``)."""
     from timm_tables.efficientnet import act_name
 
-    params = EFFICIENTNET_MODELS[name]["params"]
-    stem, theirs, features = _timm_builder_plan(name)
+    stem, theirs, features = timm_plan
     stages, ours_features = model_plan(params)
     assert stem_channels(params) == stem
     assert [len(s) for s in stages] == [len(s) for s in theirs]
@@ -213,6 +211,29 @@ def test_block_plan_matches_timm(name):
         assert list(ENCODERS[f"tu-{name}"].out_channels) == channels
 
 
+@pytest.mark.parametrize("name", PORTED)
+@torch_only
+def test_block_plan_matches_timm(name):
+    from timm.models import efficientnet as timm_efficientnet
+
+    timm_plan = _timm_builder_plan(name, timm_efficientnet, "_create_effnet")
+    assert_block_plan_matches_timm(name, EFFICIENTNET_MODELS[name]["params"], timm_plan)
+
+
+def assert_registry_matches_timm(names):
+    """Every name and tag: hub repository, timm's default tag, first conv, SMP's preprocessing."""
+    for name in names:
+        ours = ENCODERS[f"tu-{name}"]
+        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
+        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
+        for tag, entry in ours.pretrained_weights.items():
+            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
+            assert ours.first_conv == f"model.{cfg.first_conv}"
+            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
+            if entry["repo_id"]:
+                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+
+
 @torch_only
 def test_registry_matches_timm():
     """Every ported name and tag: hub repository, timm's default tag, first conv, SMP's preprocessing; the
@@ -226,16 +247,7 @@ def test_registry_matches_timm():
     for name in ("efficientnet_b0", "tf_mixnet_s", "efficientnet_x_b3", "mobilenet_edgetpu_v2_xs", "efficientnet_b0_g8_gn"):
         params, _ = generator.effnet_params(captured_args(name, timm_efficientnet, "_create_effnet"))
         assert params == {k: v for k, v in EFFICIENTNET_MODELS[name]["params"].items() if k != "widths"}, name
-    for name in PORTED:
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == f"model.{cfg.first_conv}"
-            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
-            if entry["repo_id"]:
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    assert_registry_matches_timm(PORTED)
     for name in UNPORTED:
         with pytest.raises(ValueError, match="not ported"):
             backbones.get_encoder(f"tu-{name}")

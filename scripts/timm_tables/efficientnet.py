@@ -73,22 +73,43 @@ def round_params(fn):
     return {**ROUND_DEFAULTS, **fn.keywords}
 
 
-def effnet_params(kwargs, default_act="relu"):
-    """backbones.timm_efficientnet_builder's settings from the constructor arguments ``kwargs``."""
+def se_params(se, from_exp):
+    """The builder's ``se_args`` of a ``partial(SqueezeExcite, ...)`` se_layer and the builder's ``se_from_exp``."""
+    keywords = dict(se.keywords) if isinstance(se, functools.partial) else {}
+    rd_round = keywords.pop("rd_round_fn", None)
+    args = dict(gate=act_name(keywords.pop("gate_layer", "sigmoid")), force_act=act_name(keywords.pop("force_act_layer", None)),
+                rd_round="round" if rd_round is None else "round_channels", from_exp=from_exp)
+    if isinstance(rd_round, functools.partial):
+        args["rd_round_args"] = round_params(rd_round)
+    assert not keywords, keywords
+    return args
+
+
+def effnet_params(kwargs, default_act="relu", se_from_exp=None, stem_size=32):
+    """backbones.timm_efficientnet_builder's settings from the constructor arguments ``kwargs``; ``se_from_exp``:
+    the model class's default (MobileNetV3's True), None where the model keeps EfficientNet's SE settings;
+    ``stem_size``: the class's default (MobileNetV3's 16)."""
     kwargs = dict(kwargs)
     arch = [_runs([block_params(b) for b in stage]) for stage in kwargs.pop("block_args")]
     se = kwargs.pop("se_layer", None)
+    se_from_exp = kwargs.pop("se_from_exp", se_from_exp)
+    se_args = None
+    if isinstance(se, functools.partial) and se.func is timm_efficientnet.SqueezeExcite or se_from_exp is not None:
+        se_args, se = se_params(se, bool(se_from_exp)), None
     aa = kwargs.pop("aa_layer", None)
     params = dict(
-        arch=arch, stem_size=kwargs.pop("stem_size", 32), stem_kernel_size=kwargs.pop("stem_kernel_size", 3),
+        arch=arch, stem_size=kwargs.pop("stem_size", stem_size), stem_kernel_size=kwargs.pop("stem_kernel_size", 3),
         fix_stem=kwargs.pop("fix_stem", False), round_chs=round_params(kwargs.pop("round_chs_fn", None)),
         pad_type=kwargs.pop("pad_type", ""), act=act_name(kwargs.pop("act_layer", None)) or default_act,
         norm=norm_params(kwargs.pop("norm_layer", None)), aa=aa, se=se,
     )
+    if se_args is not None:
+        params["se_args"] = se_args
     assert se in (None, "gc"), se
     assert aa in (None, "blurpc"), aa
     pruned = kwargs.pop("pruned", False)
-    kwargs.pop("num_features", None)  # the classifier head: not in timm's features_only model
+    for k in ("num_features", "head_bias"):  # the classifier head: not in timm's features_only model
+        kwargs.pop(k, None)
     for k in INFERENCE_NEUTRAL:
         kwargs.pop(k, None)
     assert not kwargs, kwargs
