@@ -14,7 +14,7 @@ from backbones import keras_hub_adapter  # noqa: F401  (resolves keras_hub:<pres
 from backbones import vit  # noqa: F401  (registers timm's VisionTransformers, tu-vit_*, DPT's encoders)
 from backbones import timm_universal, timm_resnet  # noqa: F401  (tu- names: resolution rules, timm's resnet module natively)
 from backbones import timm_efficientnet_builder  # noqa: F401  (tu- names: timm's efficientnet module)
-from backbones import timm_efficientnet_builder  # noqa: F401  (tu- names: timm's efficientnet module)
+from backbones import timm_mobilenetv3  # noqa: F401  (tu- names: timm's mobilenetv3 module)
 from backbones import timm_convnext  # noqa: F401  (tu- names: timm's convnext module)
 from backbones import timm_cspnet  # noqa: F401  (tu- names: timm's cspnet module)
 from backbones import timm_regnet  # noqa: F401  (tu- names: timm's regnet module)
