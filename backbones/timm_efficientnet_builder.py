@@ -231,6 +231,20 @@ def _space_to_depth(net, x, blk):
     return x, kernel, "same" if kernel == 2 else None
 
 
+def _depthwise(net, x, blk, chs, kernel, stride, pad_type, norm):
+    """A block's ``conv_dw`` (depthwise, or ``group_size`` groups; MixedConv for a kernel list) and its norm + act."""
+    x = net.conv(x, chs, kernel, f"{blk.path}.conv_dw", stride, blk.dilation, num_groups(blk.group_size, chs),
+                 depthwise=blk.group_size == 1, pad_type=pad_type)
+    return net.norm_act(x, f"{blk.path}.{norm}", blk.act)
+
+
+def _aa_se(net, x, blk, use_aa):
+    """Anti-aliasing after a block's strided conv (run at stride 1), then its squeeze-excite."""
+    if use_aa:
+        x = net.anti_alias(x, blk.stride)
+    return net.squeeze_excite(x, f"{blk.path}.se", blk.se_ratio, blk.act) if blk.se_ratio else x
+
+
 def block(net, x, blk):
     """One of timm's EfficientNet blocks (``blk`` from ``plan``) on ``x``."""
     p, shortcut, act = blk.path, x, blk.act
@@ -241,40 +255,21 @@ def block(net, x, blk):
         x, kernel, dw_pad = _space_to_depth(net, x, blk)
         in_chs, use_aa, stride = in_chs * 4, False, blk.stride
     if blk.kind in ("ds", "dsa"):
-        x = net.conv(x, in_chs, kernel, f"{p}.conv_dw", stride, blk.dilation, num_groups(blk.group_size, in_chs),
-                     depthwise=blk.group_size == 1, pad_type=dw_pad)
-        x = net.norm_act(x, f"{p}.bn1", act)
-        if use_aa:
-            x = net.anti_alias(x, blk.stride)
-        if blk.se_ratio:
-            x = net.squeeze_excite(x, f"{p}.se", blk.se_ratio, act)
+        x = _aa_se(net, _depthwise(net, x, blk, in_chs, kernel, stride, dw_pad, "bn1"), blk, use_aa)
         x = net.conv_norm_act(x, blk.out_chs, blk.pw_kernel, f"{p}.conv_pw", f"{p}.bn2", act if blk.pw_act else None)
     elif blk.kind == "ir":
-        mid = make_divisible(in_chs * blk.exp_ratio)
-        x = net.conv_norm_act(x, mid, blk.exp_kernel, f"{p}.conv_pw", f"{p}.bn1", act)
-        mid = channels(x, net.data_format)
-        x = net.conv(x, mid, kernel, f"{p}.conv_dw", stride, blk.dilation, num_groups(blk.group_size, mid),
-                     depthwise=blk.group_size == 1, pad_type=dw_pad)
-        x = net.norm_act(x, f"{p}.bn2", act)
-        if use_aa:
-            x = net.anti_alias(x, blk.stride)
-        if blk.se_ratio:
-            x = net.squeeze_excite(x, f"{p}.se", blk.se_ratio, act)
-        x = net.conv_norm_act(x, blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", f"{p}.bn3", None)
+        x = net.conv_norm_act(x, make_divisible(in_chs * blk.exp_ratio), blk.exp_kernel, f"{p}.conv_pw", f"{p}.bn1", act)
+        x = _depthwise(net, x, blk, channels(x, net.data_format), kernel, stride, dw_pad, "bn2")
+        x = net.conv_norm_act(_aa_se(net, x, blk, use_aa), blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", f"{p}.bn3", None)
     elif blk.kind == "er":
         mid = make_divisible((blk.force_in_chs or in_chs) * blk.exp_ratio)
         x = net.conv_norm_act(x, mid, kernel, f"{p}.conv_exp", f"{p}.bn1", act, stride=stride, dilation=blk.dilation,
                               groups=num_groups(blk.group_size, mid))
-        if use_aa:
-            x = net.anti_alias(x, blk.stride)
-        if blk.se_ratio:
-            x = net.squeeze_excite(x, f"{p}.se", blk.se_ratio, act)
-        x = net.conv_norm_act(x, blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", f"{p}.bn2", None)
+        x = net.conv_norm_act(_aa_se(net, x, blk, use_aa), blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", f"{p}.bn2", None)
     elif blk.kind == "cn":
         x = net.conv_norm_act(x, blk.out_chs, kernel, f"{p}.conv", f"{p}.bn1", act, stride=stride, dilation=blk.dilation,
                               groups=num_groups(blk.group_size, in_chs))
-        if use_aa:
-            x = net.anti_alias(x, blk.stride)
+        x = _aa_se(net, x, blk, use_aa)
     else:
         raise NotImplementedError(f"block type {blk.kind!r} is not ported")
     if blk.skip and blk.stride == 1 and blk.in_chs == blk.out_chs:
