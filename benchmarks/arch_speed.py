@@ -4,7 +4,8 @@ Usage: .venv/bin/python benchmarks/arch_speed.py [--archs unet fpn ...] [--backe
        [--size 256] [--batch 4] [--repeats 5] [--dtype-policy float32|mixed_bfloat16] [--threads N]
 
 Each side runs in its own process (no other framework's thread pool competes): SMP, then keras-seg
-once per backend, each timing forward (inference) and one training step (Adam, BCE on logits), best
+once per backend, each timing forward (inference) and one training step (Adam: torch's, keras-seg's
+TorchAdam; BCE on logits), best
 of ``--repeats`` after a warm-up. Prints one table: seconds for SMP and the ratio keras-seg / SMP per
 backend (below 1: keras-seg is faster). When torch sees a GPU everything runs there, SMP at its best
 (channels_last memory format; torch.autocast under a mixed policy). keras-seg uses channels_first on
@@ -96,6 +97,7 @@ def run_smp(args, arch):
 def run_keras(args, arch):
     import keras_seg  # noqa: F401  (before keras: its start-up settings)
     import keras
+    from keras_seg.optimizers import TorchAdam
     from keras_seg.training import build_model
 
     name, _, encoder, size = ARCHS[arch]
@@ -107,7 +109,8 @@ def run_keras(args, arch):
     x, y = _inputs(args, size)
     if data_format == "channels_last":
         x, y = x.transpose(0, 2, 3, 1), y.transpose(0, 2, 3, 1)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    # keras-seg's Adam with torch.optim.Adam's rule (what keras-seg trains with), against SMP's torch Adam
+    model.compile(optimizer=TorchAdam(1e-4), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     sync = lambda: None  # noqa: E731  (predict/train_on_batch return host values)
     return {"forward": best_of(lambda: model.predict_on_batch(x), args.repeats, sync),
             "train": best_of(lambda: model.train_on_batch(x, y), args.repeats, sync)}

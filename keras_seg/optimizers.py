@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from backbones.layers import torch_paths
+
 
 @keras.saving.register_keras_serializable(package="keras_seg")
 class TorchAdam(keras.optimizers.Adam):
@@ -44,6 +46,12 @@ class TorchAdam(keras.optimizers.Adam):
             v = v_max
         denominator = ops.sqrt(v) / ops.sqrt(correction2) + self.epsilon
         self.assign_sub(variable, (lr / correction1) * (m / denominator))
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        """On torch: torch's fused Adam kernel over every variable (the same rule, one pass per tensor)."""
+        if not (torch_paths.ENABLED and torch_paths.fused_adam_step(self, grads, trainable_variables, learning_rate,
+                                                                   self.l2_weight_decay)):
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def get_config(self):
         return {**super().get_config(), "weight_decay": self.l2_weight_decay}

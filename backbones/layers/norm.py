@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from backbones.layers import torch_paths
 from backbones.layers.formats import channel_axis
 
 
@@ -34,13 +35,17 @@ class BatchNorm(keras.layers.BatchNormalization):
         if not (training and self.trainable) or mask is not None or self.renorm:
             return super().call(inputs, training=training, mask=mask)
         inputs = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        mean, variance = _moments(inputs, self._reduction_axes)
         count = self.num_batches_tracked + 1
         self.num_batches_tracked.assign(count)
         if self.cumulative:
             factor = 1.0 / ops.cast(count, inputs.dtype)
         else:
             factor = 1.0 - self.momentum
+        if torch_paths.ENABLED:
+            fused = torch_paths.batch_norm_training(self, inputs, factor)
+            if fused is not None:
+                return ops.cast(fused, self.compute_dtype)
+        mean, variance = _moments(inputs, self._reduction_axes)
         n = 1
         for axis in self._reduction_axes:
             n = n * ops.shape(inputs)[axis]

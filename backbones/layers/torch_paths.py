@@ -98,3 +98,51 @@ def interpolate(x, size, scale_factor, mode, align_corners, data_format):
     out = F.interpolate(x.permute(0, 3, 1, 2) if channels_last else x, size=size, scale_factor=scale_factor,
                         mode=mode, align_corners=corners)
     return out.permute(0, 2, 3, 1) if channels_last else out
+
+
+def batch_norm_training(layer, inputs, momentum):
+    """A training-mode ``BatchNorm`` (the kit's) as torch's one fused ``F.batch_norm``: the batch normalised
+    with its biased variance, the running statistics updated by torch itself (unbiased variance, torch's
+    ``momentum``) on copies that are then assigned, so the Keras variables change as Keras expects.
+    None where the fast path does not apply (symbolic / meta tensors, traced graphs)."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    if not isinstance(inputs, torch.Tensor) or inputs.device.type == "meta" or in_stateless_scope() \
+            or torch.compiler.is_compiling() or inputs.ndim < 2:
+        return None
+    axis = layer.axis % inputs.ndim
+    x = inputs.movedim(axis, 1) if axis != 1 else inputs  # channels_last: a channels_last-strided view
+    running_mean = layer.moving_mean.value.detach().clone()
+    running_var = layer.moving_variance.value.detach().clone()
+    weight = layer.gamma.value if layer.scale else None
+    bias = layer.beta.value if layer.center else None
+    out = F.batch_norm(x, running_mean, running_var, weight, bias, training=True, momentum=float(momentum),
+                       eps=layer.epsilon)
+    layer.moving_mean.assign(running_mean)
+    layer.moving_variance.assign(running_var)
+    return out.movedim(1, axis) if axis != 1 else out
+
+
+def fused_adam_step(optimizer, grads, variables, learning_rate, weight_decay):
+    """keras_seg's TorchAdam update of every variable as torch's fused Adam kernel (``torch._fused_adam_``,
+    what ``torch.optim.Adam(fused=True)`` runs: torch's update rule, one pass per tensor, where Keras runs
+    five elementwise kernels and their temporaries). False (nothing done) where it does not apply."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    params = [v.value for v in variables]
+    if not params or in_stateless_scope() or torch.compiler.is_compiling() \
+            or len({(p.device, p.dtype) for p in params}) != 1 or params[0].dtype != torch.float32 \
+            or params[0].device.type not in ("cpu", "cuda"):
+        return False
+    index = [optimizer._get_variable_index(v) for v in variables]
+    exp_avgs = [optimizer._momentums[i].value for i in index]
+    exp_avg_sqs = [optimizer._velocities[i].value for i in index]
+    max_exp_avg_sqs = [optimizer._velocity_hats[i].value for i in index] if optimizer.amsgrad else []
+    step = torch.full((), float(keras.ops.convert_to_numpy(optimizer.iterations)) + 1.0, device=params[0].device)
+    lr = float(keras.ops.convert_to_numpy(learning_rate))
+    with torch.no_grad():
+        torch._fused_adam_(params, [g.to(torch.float32) for g in grads], exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                           [step] * len(params), lr=lr, beta1=float(optimizer.beta_1), beta2=float(optimizer.beta_2),
+                           weight_decay=float(weight_decay), eps=float(optimizer.epsilon), amsgrad=bool(optimizer.amsgrad),
+                           maximize=False)
+    return True
