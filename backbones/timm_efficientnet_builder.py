@@ -150,10 +150,11 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
 class Net:
     """One model's settings while its layers are built (timm's EfficientNet constructor arguments)."""
 
-    def __init__(self, data_format, *, prefix="model", pad_type="", norm=None, aa=None, se=None, widths=None):
+    def __init__(self, data_format, *, prefix="model", pad_type="", norm=None, aa=None, se=None, widths=None, se_layer=None):
         self.data_format, self.prefix, self.pad_type = data_format, prefix, pad_type
         self.norm_args = norm or {"kind": "batchnorm", "eps": 1e-5}
         self.aa, self.se, self.widths = aa, {**DEFAULT_SE, **(se or {})}, widths or {}
+        self.se_layer = se_layer
 
     def name(self, path):
         return layer_name(self.prefix, path.replace(".", "-"))
@@ -213,8 +214,14 @@ class Net:
         return blur_pool(x, stride, data_format=self.data_format, pad_mode="constant")
 
     def squeeze_excite(self, x, path, se_ratio, act):
-        """timm's SqueezeExcite: ``rd_round_fn(chs * rd_ratio)`` reduced channels (a pruned model's own)."""
+        """timm's SqueezeExcite: ``rd_round_fn(chs * rd_ratio)`` reduced channels (a pruned model's own); or
+        timm's GlobalContext for ``se_layer='gc'`` (``make_divisible(chs * rd_ratio, 1, round_limit=0)``)."""
         chs = channels(x, self.data_format)
+        if self.se_layer == "gc":
+            from backbones.layers.attention import global_context
+
+            return global_context(x, make_divisible(chs * se_ratio, 1, round_limit=0.0), self.name(path),
+                                  data_format=self.data_format, act=act, kernel_initializer=torch_conv_init())
         rd = (round(chs * se_ratio) if self.se["rd_round"] == "round"
               else round_channels(chs * se_ratio, **self.se.get("rd_round_args", {})))
         rd = self.widths.get(f"{path}.conv_reduce", rd)
@@ -292,10 +299,9 @@ def build_efficientnet_features(x, *, depth, output_stride, data_format, arch, s
                                 se_args=None, widths=None):
     """timm's ``EfficientNetFeatures``: [x, the five features of its feature_info], then the last block's output
     (every block is built whatever the depth, as timm builds them)."""
-    del se  # timm's se_layer: only its default SqueezeExcite is ported (``se_args`` tune it)
     params = dict(arch=arch, stem_size=stem_size, fix_stem=fix_stem, round_chs=round_chs or {}, act=act, se_args=se_args)
     stages, features = model_plan(params, output_stride)
-    net = Net(data_format, pad_type=pad_type, norm=norm, aa=aa, se=se_args, widths=widths)
+    net = Net(data_format, pad_type=pad_type, norm=norm, aa=aa, se=se_args, widths=widths, se_layer=se)
     taps = {(stage, b) for stage, b, _, _ in features}
     outputs = [x]
     x = net.conv_norm_act(x, stem_channels(params), stem_kernel_size, "conv_stem", "bn1", act, stride=2)
@@ -328,7 +334,7 @@ def unported(params):
         return "CondConv blocks (per-sample expert kernels, CondConvResidual)"
     if params["norm"]["kind"] not in ("batchnorm", "groupnorm", "layernorm"):
         return f"{params['norm']['kind']} norm layers (EvoNorm2dS0)"
-    if params.get("se") not in (None,):
+    if params.get("se") not in (None, "gc"):
         return f"se_layer {params['se']!r} (timm's GlobalContext attention)"
     return None
 

@@ -4,7 +4,8 @@ TimmUniversalEncoder.
 All backends: tu-test_efficientnet (ConvBnAct with skip, EdgeResidual, InvertedResidual with SE) dilated
 (output_stride 16) channels_first, tu-tf_efficientnet_lite0 (TF "SAME" padding, BN eps 1e-3, ReLU6, fixed stem).
 Torch backend: a sample covering every block type and option (dsa, grouped EdgeResidual, MixedConv,
-pruned widths, force_in_chs, GroupNorm, LayerNorm; blurpc anti-aliasing on the kit's BlurPool), output_stride 8,
+pruned widths, force_in_chs, GroupNorm, LayerNorm, GlobalContext; blurpc anti-aliasing on the kit's BlurPool; the kit's
+GlobalContext on every backend), output_stride 8,
 depths 1 and 3 (timm's EfficientNetFeatures builds every block: those past ``depth`` load but stay dormant),
 the state_dict layout of names outside the parity tests, and for every name the block plan (each block's type, widths, kernels,
 stride, dilation, SE ratio, skip, groups ...) and feature_info against timm's own EfficientNetBuilder run on
@@ -37,7 +38,7 @@ torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent 
 PORTED = sorted(n for n, e in EFFICIENTNET_MODELS.items() if unported(e["params"]) is None)
 UNPORTED = {
     "efficientnet_cc_b0_4e", "efficientnet_cc_b0_8e", "efficientnet_cc_b1_8e", "tf_efficientnet_cc_b0_4e",
-    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e", "test_efficientnet_evos", "gc_efficientnetv2_rw_t",
+    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e", "test_efficientnet_evos",
 }
 
 
@@ -74,6 +75,7 @@ TORCH_SAMPLE = {
     "tu-tf_mixnet_s": "MixedConv depthwise kernels and grouped 1x1 expansion / projection with TF 'SAME' padding",
     "tu-tf_efficientnetv2_b0": "TF EfficientNetV2: EdgeResidual and ConvBnAct stages, SE on InvertedResidual",
     "tu-mobilenetv1_100h": "dsa blocks (activation after the pointwise conv, no skip), ReLU6",
+    "tu-gc_efficientnetv2_rw_t": "GlobalContext attention in place of SE; ConvBnAct with skip, EdgeResidual, symmetric padding",
     "tu-efficientnet_es_pruned": "a pruned model's own conv widths, EdgeResidual force_in_chs",
     "tu-test_efficientnet_gn": "GroupNorm (group_size 8)",
     "tu-test_efficientnet_ln": "LayerNorm",
@@ -84,6 +86,31 @@ TORCH_SAMPLE = {
 @torch_only
 def test_sample_matches_smp(name):
     assert_matches_smp(name)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_global_context_is_timms(data_format):
+    """The kit's global_context (gc_efficientnetv2_rw_t's se_layer='gc') as timm's GlobalContext, every backend."""
+    from timm.layers import GlobalContext
+
+    from backbones.layers.attention import global_context
+    from tests.parity import to_format, to_nchw
+
+    torch.manual_seed(0)
+    reference = randomize_norms(GlobalContext(6, rd_channels=3, act_layer=torch.nn.SiLU)).eval()
+    with torch.no_grad():  # LayerNorm2d is a LayerNorm: randomize_norms set its affine parameters
+        reference.mlp_scale.fc2.weight.normal_()
+    x = image((2, 6, 5, 4))
+    shape = (6, None, None) if data_format == "channels_first" else (None, None, 6)
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, global_context(inputs, 3, "gc", data_format=data_format, act="swish"))
+    from weight_ports.translate import load_state_dict
+
+    load_state_dict(model, {f"gc.{k}": v.numpy() for k, v in reference.state_dict().items()})
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    actual = to_nchw(keras.ops.convert_to_numpy(model(to_format(x, data_format))), data_format)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
 @torch_only
@@ -124,12 +151,12 @@ def _meta_layouts(name):
     return ours, {k: tuple(v.shape) for k, v in reference.state_dict().items()}, list(reference.out_channels)
 
 
-@pytest.mark.parametrize("name", ["tu-efficientnet_b0_g8_gn", "tu-mixnet_s", "tu-efficientnetv2_rw_t", "tu-efficientnet_x_b3"])
+@pytest.mark.parametrize("name", ["tu-efficientnet_b0_g8_gn", "tu-mixnet_s", "tu-efficientnet_x_b3"])
 @torch_only
 def test_state_dict_layout_matches_smp(name):
     """SMP's tu- encoder's state_dict keys and shapes and out_channels (timm on the meta device), for names
     outside the parity tests (whose strict state_dict loading already checks them): group_size 8 ds / ir
-    convs, MixedConv with symmetric padding, a non-TF EdgeResidual / ConvBnAct-with-skip model, space-to-depth
+    convs, MixedConv with symmetric padding, space-to-depth
     (conv_s2d, halved dw kernel, SE ratio / 4: 13M parameters, its parity in the sweep) (fixed stems, channel
     rounding and every block's widths of every name: test_block_plan_matches_timm; parity of all: the sweep)."""
     ours, theirs, out_channels = _meta_layouts(name)

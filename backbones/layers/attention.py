@@ -94,3 +94,48 @@ def efficient_channel_attention(x, name, *, data_format, kernel_size=None):
     to ``eca_kernel_size(C)``."""
     kernel_size = kernel_size or eca_kernel_size(channels(x, data_format))
     return EfficientChannelAttention(kernel_size, data_format=data_format, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class AttentionPool(keras.layers.Layer):
+    """``[x, logits]`` -> the sum of ``x`` over its pixels weighted by ``softmax(logits)`` over the pixels, as a
+    1x1 map (timm's GlobalContext context: ``x.reshape(B, C, HW) @ softmax(attn.reshape(B, 1, HW))``)."""
+
+    def __init__(self, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+
+    def call(self, inputs):
+        from keras import ops
+
+        x, logits = inputs
+        if self.data_format == "channels_first":
+            x, logits = ops.transpose(x, (0, 2, 3, 1)), ops.transpose(logits, (0, 2, 3, 1))
+        b, c = ops.shape(x)[0], x.shape[-1]
+        logits = ops.reshape(logits, (b, -1))  # softmax over the pixels, written out (Keras warns at a single pixel)
+        weights = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
+        weights = weights / ops.sum(weights, axis=-1, keepdims=True)
+        context = ops.einsum("bn,bnc->bc", weights, ops.reshape(x, (b, -1, c)))
+        shape = (b, 1, 1, c) if self.data_format == "channels_last" else (b, c, 1, 1)
+        return ops.reshape(context, shape)
+
+    def compute_output_shape(self, input_shapes):
+        shape = input_shapes[0]
+        return (shape[0], 1, 1, shape[-1]) if self.data_format == "channels_last" else (shape[0], shape[1], 1, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+def global_context(x, rd_channels, name, *, data_format, act="relu", gate="sigmoid", kernel_initializer="glorot_uniform"):
+    """timm's ``GlobalContext(C, rd_channels=...)`` (fuse_scale, attention pooling) named ``name``: ``conv_attn``
+    (1x1 to one logit map), the attention-pooled context through ``mlp_scale`` (fc1, LayerNorm2d eps 1e-6, ``act``,
+    fc2), ``gate``, multiplied onto ``x``."""
+    from backbones.layers.norm import layer_norm_2d
+
+    logits = conv2d(x, 1, 1, f"{name}-conv_attn", data_format=data_format, kernel_initializer=kernel_initializer)
+    s = AttentionPool(data_format=data_format)([x, logits])
+    s = conv2d(s, rd_channels, 1, f"{name}-mlp_scale-fc1", data_format=data_format, kernel_initializer=kernel_initializer)
+    s = activation(layer_norm_2d(s, f"{name}-mlp_scale-norm", data_format, eps=1e-6), act)
+    s = conv2d(s, channels(x, data_format), 1, f"{name}-mlp_scale-fc2", data_format=data_format, kernel_initializer=kernel_initializer)
+    return keras.layers.Multiply()([x, activation(s, gate)])
