@@ -8,7 +8,7 @@ space-to-depth, SE widths, where features are taken); ``block`` builds one of ti
 (DepthwiseSeparableConv), ``ir`` (InvertedResidual), ``er`` (EdgeResidual), ``cn`` (ConvBnAct), with
 MixedConv2d kernels (a list of kernel sizes: channels split across them), grouped convs (``group_size``),
 squeeze-excite (timm's ``SqueezeExcite``), anti-aliasing (``blurpc``), TF "SAME" padding (``pad_type='same'``)
-and BatchNorm / GroupNorm / LayerNorm. Layer names are timm's module paths under ``prefix``.
+and BatchNorm / GroupNorm / LayerNorm / EvoNorm-S0. Layer names are timm's module paths under ``prefix``.
 """
 
 import dataclasses
@@ -147,6 +147,46 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
     return stages, features
 
 
+@keras.saving.register_keras_serializable(package="keras_seg")
+class EvoNormS0(keras.layers.Layer):
+    """timm's ``EvoNorm2dS0(C, group_size=...)``: ``x * sigmoid(v x) / group_std(x)`` (``apply_act``), then
+    ``* weight + bias``; group_std is the biased std over each group's channels and pixels, plus ``eps``."""
+
+    def __init__(self, groups, eps=1e-5, apply_act=True, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.eps, self.apply_act, self.data_format = int(groups), float(eps), bool(apply_act), data_format
+
+    def build(self, input_shape):
+        c = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+        self.weight = self.add_weight(shape=(c,), initializer="ones", name="weight")
+        self.bias = self.add_weight(shape=(c,), initializer="zeros", name="bias")
+        self.v = self.add_weight(shape=(c,), initializer="ones", name="v") if self.apply_act else None
+
+    def call(self, x):
+        from keras import ops
+
+        if self.data_format == "channels_first":
+            x = ops.transpose(x, (0, 2, 3, 1))
+        if self.apply_act:
+            shape = ops.shape(x)
+            grouped = ops.reshape(x, (shape[0], -1, self.groups, x.shape[-1] // self.groups))
+            mean = ops.mean(grouped, axis=(1, 3), keepdims=True)
+            std = ops.sqrt(ops.mean(ops.square(grouped - mean), axis=(1, 3), keepdims=True) + self.eps)
+            std = ops.reshape(ops.broadcast_to(std, ops.shape(grouped)), shape)
+            x = x * ops.sigmoid(x * self.v) / std
+        x = x * self.weight + self.bias
+        return ops.transpose(x, (0, 3, 1, 2)) if self.data_format == "channels_first" else x
+
+    def smp_params(self, prefix):
+        from backbones.layers.norm import torch_params
+
+        return torch_params(prefix, weight=self.weight, bias=self.bias, **({"v": self.v} if self.apply_act else {}))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "eps": self.eps, "apply_act": self.apply_act,
+                "data_format": self.data_format}
+
+
 class Net:
     """One model's settings while its layers are built (timm's EfficientNet constructor arguments)."""
 
@@ -200,6 +240,9 @@ class Net:
             x = group_norm(x, groups, name, data_format=self.data_format, eps=eps)
         elif kind == "layernorm":
             x = layer_norm_2d(x, name, self.data_format, eps=eps)
+        elif kind == "evonorm_s0":  # its own non-linearity where an activation is asked for, none otherwise
+            chs = channels(x, self.data_format)
+            return EvoNormS0(chs // self.norm_args["group_size"], eps, act is not None, self.data_format, name=name)(x)
         else:
             raise NotImplementedError(f"norm layer {kind!r} is not ported")
         return activation(x, act)
@@ -332,8 +375,6 @@ def unported(params):
     """Why timm builds a model of the table in a way not ported here (None: it is ported)."""
     if any(args.get("num_experts") for runs in params["arch"] for _, args in runs):
         return "CondConv blocks (per-sample expert kernels, CondConvResidual)"
-    if params["norm"]["kind"] not in ("batchnorm", "groupnorm", "layernorm"):
-        return f"{params['norm']['kind']} norm layers (EvoNorm2dS0)"
     if params.get("se") not in (None, "gc"):
         return f"se_layer {params['se']!r} (timm's GlobalContext attention)"
     return None

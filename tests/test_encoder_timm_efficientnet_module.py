@@ -2,7 +2,8 @@
 TimmUniversalEncoder.
 
 All backends: tu-test_efficientnet (ConvBnAct with skip, EdgeResidual, InvertedResidual with SE) dilated
-(output_stride 16) channels_first, tu-tf_efficientnet_lite0 (TF "SAME" padding, BN eps 1e-3, ReLU6, fixed stem).
+(output_stride 16) channels_first, tu-tf_efficientnet_lite0 (TF "SAME" padding, BN eps 1e-3, ReLU6, fixed stem),
+tu-test_efficientnet_evos (EvoNorm-S0 with and without its non-linearity) channels_first.
 Torch backend: a sample covering every block type and option (dsa, grouped EdgeResidual, MixedConv,
 pruned widths, force_in_chs, GroupNorm, LayerNorm, GlobalContext; blurpc anti-aliasing on the kit's BlurPool; the kit's
 GlobalContext on every backend), output_stride 8,
@@ -38,19 +39,23 @@ torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent 
 PORTED = sorted(n for n, e in EFFICIENTNET_MODELS.items() if unported(e["params"]) is None)
 UNPORTED = {
     "efficientnet_cc_b0_4e", "efficientnet_cc_b0_8e", "efficientnet_cc_b1_8e", "tf_efficientnet_cc_b0_4e",
-    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e", "test_efficientnet_evos",
+    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e",
 }
 
 
 def randomize_norms(module, seed=0):
-    """BatchNorm statistics (and GroupNorm / LayerNorm affine parameters) away from their defaults."""
+    """BatchNorm statistics (and GroupNorm / LayerNorm / EvoNorm parameters) away from their defaults."""
+    from timm.layers import EvoNorm2dS0
+
     randomize_batchnorm(module, seed)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in module.modules():
-            if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
+            if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm, EvoNorm2dS0)):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+            if isinstance(m, EvoNorm2dS0) and m.v is not None:
+                m.v.copy_(torch.rand(m.v.shape, generator=gen) + 0.5)
     return module
 
 
@@ -65,6 +70,7 @@ def assert_matches_smp(name, size=(32, 32), data_format="channels_last", **kwarg
 
 @pytest.mark.parametrize("name, data_format, output_stride", [
     ("tu-test_efficientnet", "channels_first", 16), ("tu-tf_efficientnet_lite0", "channels_last", 32),
+    ("tu-test_efficientnet_evos", "channels_first", 32),
 ])
 def test_features_match_smp(name, data_format, output_stride):
     assert_matches_smp(name, (48, 32), data_format, output_stride=output_stride)
