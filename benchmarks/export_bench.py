@@ -11,7 +11,8 @@ For each architecture (default Unet and FPN, resnet18) at 256x256, batch 1:
    own process (Keras once per backend), all with ``--threads`` CPU threads.
 
 Prints a Markdown table (and writes it to OUT/results.md, the rows to OUT/results.json).
-Run on an otherwise idle machine:
+Trained models, exports and IoUs are kept in OUT and reused; only latency needs an otherwise idle machine
+(``--no-latency`` prepares everything else on a busy one):
 
     .venv/bin/python benchmarks/export_bench.py --out /tmp/export-bench
     .venv/bin/python benchmarks/export_bench.py --archs unet --size 64 --train-samples 32 --epochs 1 --repeats 5  # smoke run
@@ -104,8 +105,21 @@ def _latency_in_process(path, size, repeats, threads, backend="tensorflow"):
 
 
 def _iou(run, artifact=None, backend="tensorflow", threads=1):
-    argv = ["evaluate", run, "--json"] + (["--model", artifact] if artifact else [])
-    return json.loads(_cli(*argv, backend=backend, threads=threads).stdout.strip().splitlines()[-1])["iou"]
+    """Held-out IoU (``keras-seg evaluate --json``), kept in RUN/iou.json: it does not depend on the load."""
+    cache_path, key = os.path.join(run, "iou.json"), f"{artifact or 'keras'}@{backend}"
+    cache = json.load(open(cache_path, encoding="utf-8")) if os.path.exists(cache_path) else {}
+    if key not in cache:
+        argv = ["evaluate", run, "--json"] + (["--model", artifact] if artifact else [])
+        cache[key] = json.loads(_cli(*argv, backend=backend, threads=threads).stdout.strip().splitlines()[-1])["iou"]
+        with open(cache_path, "w", encoding="utf-8") as f:
+            json.dump(cache, f, indent=1)
+    return cache[key]
+
+
+def _latency(args, path, backend="tensorflow"):
+    if args.no_latency:
+        return {"ms": float("nan"), "ms_min": float("nan"), "ms_max": float("nan")}
+    return _latency_in_process(path, args.size, args.repeats, args.threads, backend)
 
 
 def bench_arch(arch, args):
@@ -130,13 +144,13 @@ def bench_arch(arch, args):
                 print(f"{arch} {name}: export failed: {skipped[name]}", flush=True)
                 continue
         rows.append({"arch": arch, "runtime": name, "mb": _size_mb(path), "iou": _iou(run, path, threads=args.threads),
-                     **_latency_in_process(path, args.size, args.repeats, args.threads)})
+                     **_latency(args, path)})
         print(json.dumps(rows[-1]), flush=True)
     keras_mb = _size_mb(os.path.join(run, "model.keras"))
     for backend in args.backends:
         rows.append({"arch": arch, "runtime": f"keras ({backend})", "mb": keras_mb,
                      "iou": _iou(run, backend=backend, threads=args.threads),
-                     **_latency_in_process(os.path.join(run, "model.keras"), args.size, args.repeats, args.threads, backend)})
+                     **_latency(args, os.path.join(run, "model.keras"), backend)})
         print(json.dumps(rows[-1]), flush=True)
     return rows, skipped
 
@@ -160,6 +174,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--no-latency", action="store_true",
+                   help="train, export and score only (on a busy machine; latency later, on an idle one)")
     p.add_argument("--latency-of", default=None, help=argparse.SUPPRESS)  # the per-process latency mode
     args = p.parse_args(argv)
     if args.latency_of:
