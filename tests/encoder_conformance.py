@@ -120,6 +120,27 @@ def assert_variant_matches_smp(name, overrides, output_stride, size, data_format
     assert_features_match(reference, encoder, image((1, 3, *size)), data_format, tol)
 
 
+
+def assert_timm_registry_matches(names, flattened=()):
+    """Every tu- name and tag as timm's registry has it: timm's default tag for the bare name, the same tags,
+    the first conv (as the features_only model names it: ``flattened`` Sequentials), the hub repository
+    (timm-format ones only) and preprocessing equal to SMP's get_preprocessing_params."""
+    import timm
+
+    from backbones.timm_universal import flatten_key
+    from keras_seg.data.preprocessing import get_preprocessing_params
+
+    for name in names:
+        ours = ENCODERS[f"tu-{name}"]
+        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag, name
+        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
+        for tag, entry in ours.pretrained_weights.items():
+            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
+            assert ours.first_conv == f"model.{flatten_key(cfg.first_conv, flattened)}", (name, tag)
+            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
+            if entry["repo_id"]:
+                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+
 def layout(model):
     """``{torch key: shape}`` of what ``state_dict(model)`` holds, from the variables' shapes alone:
     a model built on torch's meta device (no weight values, no initialisation) is enough."""

@@ -20,10 +20,10 @@ import backbones
 from backbones import registry
 from backbones.registry import ENCODERS
 from backbones.timm_configs.byobnet import BYOBNET_MODELS
-from tests.encoder_conformance import layout
+from tests.encoder_conformance import assert_timm_registry_matches, layout
 from backbones.timm_byobnet import feature_info
 from tests.test_encoder_timm_res2net_resnest import (
-    assert_deprecated_name_matches_smp, assert_narrowed_matches_smp, assert_pretrained_matches_smp, assert_tags_match_timm,
+    assert_deprecated_name_matches_smp, assert_narrowed_matches_smp, assert_pretrained_matches_smp,
     generated_table,
 )
 from tests.test_encoder_timm_resnet import assert_matches_smp, torch_only
@@ -93,7 +93,7 @@ def test_deprecated_names_match_smp(monkeypatch):
 @torch_only
 def test_registry_matches_timm():
     assert generated_table("byobnet") == BYOBNET_MODELS
-    assert_tags_match_timm(BYOBNET_MODELS)
+    assert_timm_registry_matches(BYOBNET_MODELS, flattened=("stages",))
 
 
 @torch_only

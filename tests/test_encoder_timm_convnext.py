@@ -30,8 +30,7 @@ from timm.models import convnext as timm_convnext
 import backbones
 from backbones.registry import ENCODERS
 from backbones.timm_configs.convnext import CONVNEXT_MODELS
-from keras_seg.data.preprocessing import get_preprocessing_params
-from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder
 from tests.parity import (
     BACKEND, assert_state_dicts_identical, image, offline_hub_snapshot, relative_error, run_keras, run_smp, smp_model, to_keras,
 )
@@ -169,17 +168,7 @@ def test_registry_matches_timm():
 
     for name in ("convnext_atto_rms", "convnext_zepto_rms_ols", "convnextv2_tiny", "convnext_xxlarge", "test_convnext3"):
         assert generator.convnext_params(captured_args(name, timm_convnext, "_create_convnext")) == CONVNEXT_MODELS[name]["params"]
-    for name in CONVNEXT_MODELS:
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert ours.first_conv == "model.stem_0"
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert cfg.first_conv == "stem.0"
-            if entry["repo_id"]:
-                assert entry["repo_id"] == cfg.hf_hub_id
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    assert_timm_registry_matches(CONVNEXT_MODELS, flattened=("stem", "stages"))
 
 
 @torch_only

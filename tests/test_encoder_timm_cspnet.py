@@ -20,18 +20,15 @@ import sys
 import keras
 import pytest
 import segmentation_models_pytorch as smp
-import timm
 import torch
 from timm.models import cspnet as timm_cspnet
 
 import backbones
 from backbones import timm_cspnet as ours_cspnet
 from backbones.registry import ENCODERS
-from backbones.timm_universal import flatten_key
 from backbones.timm_configs.cspnet import CSPNET_MODELS
-from keras_seg.data.preprocessing import get_preprocessing_params
 from tests import test_encoder_timm_resnet as timm_resnet_tests
-from tests.encoder_conformance import assert_features_match, layout
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout
 from tests.parity import BACKEND, assert_parity, assert_state_dicts_identical, image, smp_model
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
@@ -157,15 +154,8 @@ def test_registry_matches_timm():
 
     for name in CSPNET_MODELS:
         assert generator.cspnet_params(name) == CSPNET_MODELS[name]["params"], name
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == "model." + flatten_key(cfg.first_conv, ("stem", "stages"))
-            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
-            if entry["repo_id"]:
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    assert_timm_registry_matches(CSPNET_MODELS, flattened=("stem", "stages"))
+
 
 
 @torch_only

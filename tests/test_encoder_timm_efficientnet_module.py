@@ -29,8 +29,7 @@ import backbones
 from backbones.registry import ENCODERS
 from backbones.timm_configs.efficientnet import EFFICIENTNET_MODELS
 from backbones.timm_efficientnet_builder import model_plan, stem_channels, unported
-from keras_seg.data.preprocessing import get_preprocessing_params
-from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image, offline_hub_snapshot, randomize_batchnorm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -253,20 +252,6 @@ def test_block_plan_matches_timm(name):
     assert_block_plan_matches_timm(name, EFFICIENTNET_MODELS[name]["params"], timm_plan)
 
 
-def assert_registry_matches_timm(names):
-    """Every name and tag: hub repository, timm's default tag, first conv, SMP's preprocessing."""
-    for name in names:
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == f"model.{cfg.first_conv}"
-            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
-            if entry["repo_id"]:
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
-
-
 @torch_only
 def test_registry_matches_timm():
     """Every ported name and tag: hub repository, timm's default tag, first conv, SMP's preprocessing; the
@@ -280,7 +265,7 @@ def test_registry_matches_timm():
     for name in ("efficientnet_b0", "tf_mixnet_s", "efficientnet_x_b3", "mobilenet_edgetpu_v2_xs", "efficientnet_b0_g8_gn"):
         params, _ = generator.effnet_params(captured_args(name, timm_efficientnet, "_create_effnet"))
         assert params == {k: v for k, v in EFFICIENTNET_MODELS[name]["params"].items() if k != "widths"}, name
-    assert_registry_matches_timm(PORTED)
+    assert_timm_registry_matches(PORTED)
     for name in UNPORTED:
         with pytest.raises(ValueError, match="not ported"):
             backbones.get_encoder(f"tu-{name}")

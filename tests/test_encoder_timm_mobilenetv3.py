@@ -14,10 +14,10 @@ import timm
 
 import backbones
 from backbones.timm_configs.mobilenetv3 import MOBILENETV3_MODELS
-from tests.encoder_conformance import assert_features_match, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_features_match, assert_timm_registry_matches, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image
 from tests.test_encoder_timm_efficientnet_module import (
-    _timm_builder_plan, assert_block_plan_matches_timm, assert_matches_smp, assert_registry_matches_timm,
+    _timm_builder_plan, assert_block_plan_matches_timm, assert_matches_smp,
 )
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
@@ -66,6 +66,6 @@ def test_registry_matches_timm():
     ported builders."""
     names = timm.list_models(module="mobilenetv3")
     assert NAMES == sorted(n for n in names if not n.startswith("mobilenetv4"))
-    assert_registry_matches_timm(NAMES)
+    assert_timm_registry_matches(NAMES)
     with pytest.raises(ValueError, match="not ported"):
         backbones.get_encoder("tu-mobilenetv4_conv_small")

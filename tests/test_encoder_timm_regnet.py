@@ -21,7 +21,6 @@ import sys
 import keras
 import pytest
 import segmentation_models_pytorch as smp
-import timm
 import torch
 from timm.layers import GroupNormAct
 from timm.models import regnet as timm_regnet
@@ -31,8 +30,7 @@ from backbones import registry
 from backbones.registry import ENCODERS
 from backbones.timm_configs.regnet import REGNET_MODELS
 from backbones.timm_regnet import feature_info, stage_settings
-from keras_seg.data.preprocessing import get_preprocessing_params
-from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image
 from tests.test_encoder_timm_resnet import write_timm_checkpoint
 
@@ -188,15 +186,7 @@ def test_registry_matches_timm():
     derives from timm now."""
     for name in REGNET_MODELS:
         assert generator.regnet_params(timm_regnet.model_cfgs[name]) == REGNET_MODELS[name]["params"], name
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == f"model.{cfg.first_conv}"
-            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
-            if entry["repo_id"]:
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    assert_timm_registry_matches(REGNET_MODELS)
 
 
 @torch_only

@@ -16,7 +16,6 @@ import sys
 
 import pytest
 import segmentation_models_pytorch as smp
-import timm
 
 import backbones
 from backbones import registry
@@ -24,8 +23,7 @@ from backbones.registry import ENCODERS
 from backbones.timm_configs.res2net import RES2NET_MODELS
 from backbones.timm_configs.resnest import RESNEST_MODELS
 from backbones.timm_resnet import feature_info as resnet_feature_info
-from keras_seg.data.preprocessing import get_preprocessing_params
-from tests.encoder_conformance import assert_features_match, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, port_smp_encoder, smp_encoder
 from tests.parity import image
 from tests.test_encoder_timm_resnet import ONE_BLOCK, assert_matches_smp, torch_only, write_timm_checkpoint
 from tests.test_encoder_timm_resnet import test_state_dict_layout_matches_timm as check_layout
@@ -120,23 +118,11 @@ def generated_table(module):
     return importlib.import_module(f"timm_tables.{module}").table()
 
 
-def assert_tags_match_timm(models):
-    """Every name's tags, default tag, first conv, hub repositories and preprocessing as timm / SMP give them."""
-    for name in models:
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == f"model.{cfg.first_conv}"
-            assert entry["repo_id"] == cfg.hf_hub_id
-            assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
-
-
 @torch_only
 def test_registry_matches_timm():
     assert generated_table("res2net") == RES2NET_MODELS
     assert generated_table("resnest") == RESNEST_MODELS
-    assert_tags_match_timm(MODELS)
+    assert_timm_registry_matches(MODELS)
 
 
 def assert_pretrained_matches_smp(model_tag, tmp_path, monkeypatch, depth=3):

@@ -25,8 +25,7 @@ from timm.layers import BlurPool2d
 import backbones
 from backbones.registry import ENCODERS
 from backbones.timm_configs.resnet import RESNET_MODELS
-from keras_seg.data.preprocessing import get_preprocessing_params
-from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder
 from tests.parity import (
     BACKEND, assert_state_dicts_identical, image, offline_hub_snapshot, randomize_batchnorm, relative_error, run_keras, run_smp,
     smp_model, to_keras,
@@ -164,16 +163,7 @@ def test_registry_matches_timm():
     for name in ("resnet18", "resnetrs50", "ecaresnet26t", "resnetblur18", "senet154", "test_resnet"):
         params, _ = generator.resnet_params(captured_args(name, timm_resnet, "_create_resnet"))
         assert params == RESNET_MODELS[name]["params"], name
-    for name in RESNET_MODELS:
-        ours = ENCODERS[f"tu-{name}"]
-        assert ours.pretrained_tag == timm.models.get_pretrained_cfg(name).tag
-        assert sorted(ours.pretrained_weights) == sorted(n.split(".", 1)[1] for n in timm.models.get_arch_pretrained_cfgs(name))
-        for tag, entry in ours.pretrained_weights.items():
-            cfg = timm.models.get_pretrained_cfg(f"{name}.{tag}")
-            assert ours.first_conv == f"model.{cfg.first_conv}"
-            assert entry["repo_id"] == (cfg.hf_hub_id if (cfg.hf_hub_id or "").startswith("timm/") else None), (name, tag)
-            if entry["repo_id"]:
-                assert get_preprocessing_params(f"tu-{name}.{tag}") == smp.encoders.get_preprocessing_params(f"tu-{name}.{tag}")
+    assert_timm_registry_matches(RESNET_MODELS)
 
 
 def write_timm_checkpoint(name, cache, monkeypatch, seed=3):

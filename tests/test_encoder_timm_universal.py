@@ -11,7 +11,7 @@ import segmentation_models_pytorch as smp
 import timm
 
 import backbones
-from backbones import registry, timm_universal
+from backbones import timm_universal
 from backbones.registry import ENCODERS
 from backbones.timm_configs.resnet import RESNET_MODELS
 from keras_seg.data.preprocessing import get_preprocessing_params
