@@ -33,6 +33,10 @@ class BatchNorm(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable) or mask is not None or self.renorm:
+            if torch_paths.ENABLED and mask is None and not self.renorm:
+                fused = torch_paths.batch_norm_inference(self, inputs)
+                if fused is not None:
+                    return fused
             return super().call(inputs, training=training, mask=mask)
         inputs = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         count = self.num_batches_tracked + 1

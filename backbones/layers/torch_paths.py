@@ -100,15 +100,32 @@ def interpolate(x, size, scale_factor, mode, align_corners, data_format):
     return out.permute(0, 2, 3, 1) if channels_last else out
 
 
+def _fusable(inputs):
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    return (isinstance(inputs, torch.Tensor) and inputs.device.type != "meta" and not in_stateless_scope()
+            and not torch.compiler.is_compiling() and inputs.ndim >= 2)
+
+
+def batch_norm_inference(layer, inputs):
+    """An inference-mode ``BatchNorm`` as torch's one ``F.batch_norm`` with the running statistics (Keras
+    computes it in three to four elementwise kernels); float32 only (Keras's own path for mixed policies)."""
+    if not _fusable(inputs) or inputs.dtype != torch.float32 or layer.moving_mean.value.dtype != torch.float32:
+        return None
+    axis = layer.axis % inputs.ndim
+    x = inputs.movedim(axis, 1) if axis != 1 else inputs
+    out = F.batch_norm(x, layer.moving_mean.value, layer.moving_variance.value,
+                       layer.gamma.value if layer.scale else None, layer.beta.value if layer.center else None,
+                       training=False, eps=layer.epsilon)
+    return out.movedim(1, axis) if axis != 1 else out
+
+
 def batch_norm_training(layer, inputs, momentum):
     """A training-mode ``BatchNorm`` (the kit's) as torch's one fused ``F.batch_norm``: the batch normalised
     with its biased variance, the running statistics updated by torch itself (unbiased variance, torch's
     ``momentum``) on copies that are then assigned, so the Keras variables change as Keras expects.
     None where the fast path does not apply (symbolic / meta tensors, traced graphs)."""
-    from keras.src.backend.common.stateless_scope import in_stateless_scope
-
-    if not isinstance(inputs, torch.Tensor) or inputs.device.type == "meta" or in_stateless_scope() \
-            or torch.compiler.is_compiling() or inputs.ndim < 2:
+    if not _fusable(inputs):
         return None
     axis = layer.axis % inputs.ndim
     x = inputs.movedim(axis, 1) if axis != 1 else inputs  # channels_last: a channels_last-strided view
