@@ -23,7 +23,9 @@ import torch  # noqa: E402
 
 import backbones  # noqa: E402
 from backbones.timm_universal import BUILDERS  # noqa: E402
-from tests.encoder_conformance import assert_features_match, layout, port_smp_encoder, smp_encoder  # noqa: E402
+from tests.encoder_conformance import (  # noqa: E402
+    assert_features_match, layout, port_smp_encoder, smp_encoder, tame_residuals,
+)
 from tests.parity import image  # noqa: E402
 
 
@@ -38,23 +40,6 @@ def check_structure(name):
     bad = [k for k in ours if ours[k] != theirs[k]]
     assert not bad, f"shapes differ: {[(k, ours[k], theirs[k]) for k in bad[:4]]}"
     assert list(backbones.get_spec(name).out_channels) == list(reference.out_channels)
-
-
-def tame_residuals(reference, scale=0.3):
-    """Scale the last norm of every residual branch (timm's ``zero_init_last`` norms) by ``scale``: with
-    randomised BatchNorms a deep random ResNet grows its activations block after block (1e8 at layer4 of
-    ecaresnet200d), which amplifies float32 rounding differences past any tolerance; tamed, it does not.
-    ResNet's bn3 / bn2, RegNet's conv3.bn, EfficientNet's residual blocks' last bn; blocks without a last norm
-    are left as they are."""
-    with torch.no_grad():
-        for module in reference.modules():
-            if hasattr(module, "zero_init_last") or getattr(module, "has_skip", False):  # EfficientNet blocks: has_skip
-                conv3 = getattr(module, "conv3", None)  # RegNet: conv3 is a ConvNormAct; its PreBottleneck has no last norm
-                last = (getattr(module, "bn3", None) or getattr(module, "bn2", None) or getattr(conv3, "bn", None)
-                        or getattr(module, "bn1", None))
-                if last is not None and getattr(last, "weight", None) is not None:
-                    last.weight.mul_(scale)
-    return reference
 
 
 def check_parity(name, size, tame=False):

@@ -201,14 +201,15 @@ def test_architectures_keep_the_input_size(preset_dir, arch, family, kwargs):
 
 @torch_only
 def test_refusals(preset_dir):
-    """SMP's rules hold: no stride-2 feature refuses Unet++ / Linknet and FPN below depth 5; a
-    backbone that cannot be dilated (MiT: token reshapes; DenseNet: SMP refuses it) refuses output
-    stride 8/16 with a clear error."""
+    """SMP's rules hold: no stride-2 feature refuses Linknet and FPN below depth 5 (Unet++ builds, as on
+    SMP's transformer-style tu- encoders: SMP refuses only its mit_b* names); a backbone that cannot be
+    dilated (MiT: token reshapes; DenseNet: SMP refuses it) refuses output stride 8/16 with a clear error."""
     mit, resnet = encoder_name(preset_dir, "mit"), encoder_name(preset_dir, "resnet")
     assert get_spec(mit).stride2_feature is False and get_spec(resnet).stride2_feature is True
-    for arch in ("unetplusplus", "linknet"):
-        with pytest.raises(ValueError, match="not support"):
-            keras_seg.create_model(arch, mit, encoder_weights=None)
+    with pytest.raises(ValueError, match="not supported for Linknet"):
+        keras_seg.Linknet(mit, encoder_weights=None)
+    model = keras_seg.UnetPlusPlus(mit, encoder_weights=None, classes=2)
+    assert keras.ops.convert_to_numpy(model(x_image(), training=False)).shape == (1, SIZE, SIZE, 2)
     with pytest.raises(ValueError, match="encoder_depth"):
         keras_seg.FPN(mit, encoder_depth=4, encoder_weights=None)
     densenet = encoder_name(preset_dir, "densenet")

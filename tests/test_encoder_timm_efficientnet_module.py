@@ -29,7 +29,7 @@ import backbones
 from backbones.registry import ENCODERS
 from backbones.timm_configs.efficientnet import EFFICIENTNET_MODELS
 from backbones.timm_efficientnet_builder import model_plan, stem_channels, unported
-from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder
+from tests.encoder_conformance import assert_timm_registry_matches, assert_features_match, layout, port_smp_encoder, smp_encoder, tame_residuals
 from tests.parity import BACKEND, image, offline_hub_snapshot, randomize_batchnorm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -58,9 +58,12 @@ def randomize_norms(module, seed=0):
     return module
 
 
-def assert_matches_smp(name, size=(32, 32), data_format="channels_last", **kwargs):
-    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, norms randomised)."""
+def assert_matches_smp(name, size=(32, 32), data_format="channels_last", tame=False, **kwargs):
+    """Features of ``name`` equal SMP's TimmUniversalEncoder's (timm random weights, norms randomised;
+    ``tame``: residual branches scaled down, for nets whose random activations grow past float32's reach)."""
     reference = randomize_norms(smp_encoder(name, weights=None, **kwargs))
+    if tame:
+        tame_residuals(reference)
     encoder = port_smp_encoder(reference, name, data_format, **kwargs)
     assert encoder.out_channels == list(reference.out_channels)
     assert encoder.output_stride == reference.output_stride

@@ -31,12 +31,15 @@ def test_features_match_smp(name, data_format, output_stride):
     assert_matches_smp(name, (48, 32), data_format, output_stride=output_stride)
 
 
-@pytest.mark.parametrize("name, output_stride", [
-    ("tu-mobilenetv3_large_100", 32), ("tu-fbnetv3_b", 32), ("tu-mobilenetv3_rw", 8),
+@pytest.mark.parametrize("name, output_stride, tame", [
+    ("tu-mobilenetv3_large_100", 32, False), ("tu-mobilenetv3_rw", 8, False),
+    # fbnetv3_b's random last stage grows to 500x the input: untamed its float32 rounding sits at
+    # 7.5e-5 (AVX-512) to 1.5e-4 (AVX2 kernels) of the scale; tamed, below 5e-7.
+    ("tu-fbnetv3_b", 32, True),
 ])
 @torch_only
-def test_sample_matches_smp(name, output_stride):
-    assert_matches_smp(name, (48, 32), output_stride=output_stride)
+def test_sample_matches_smp(name, output_stride, tame):
+    assert_matches_smp(name, (48, 32), output_stride=output_stride, tame=tame)
 
 
 @pytest.mark.filterwarnings("ignore:`timm-` encoders are deprecated:DeprecationWarning")
