@@ -287,3 +287,29 @@ def test_kit_layers_draw_their_initial_weights_on_the_host_on_jax():
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), host)
     else:  # the backend's own draw where it is cheap
         assert not np.array_equal(keras.ops.convert_to_numpy(layer.kernel), host)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, groups, bias", [
+    (3, 1, 1, 1, 1, True), (3, 2, L.TF_SAME, 1, 1, False), (5, 2, 2, 1, 6, False), (3, 1, 2, 2, 6, True),
+    (1, 1, 0, 1, 1, False), (3, 2, 2, 2, 2, True),
+])
+def test_cond_conv2d_matches_timm(kernel, stride, padding, dilation, groups, bias, data_format):
+    """The kit's CondConv2D as timm's CondConv2d (per-sample expert mixes, timm's weight / bias layout),
+    plain, grouped and depthwise, torch and TF "SAME" padding, dilated, strided and dilated."""
+    from timm.layers import CondConv2d
+
+    torch.manual_seed(0)
+    timm_padding = "same" if padding == L.TF_SAME else padding
+    ref = CondConv2d(6, 6, kernel, stride, timm_padding, dilation, groups, bias, num_experts=3).eval()
+    x, routing = image((2, 6, 11, 10)), np.random.default_rng(0).uniform(size=(2, 3)).astype("float32")
+    shape = (None, None, 6) if data_format == "channels_last" else (6, None, None)
+    inputs, r = keras.Input(shape), keras.Input((3,))
+    y = L.cond_conv2d(inputs, r, 6, kernel, "cc", num_experts=3, data_format=data_format, stride=stride, padding=padding,
+                      dilation=dilation, groups=groups, use_bias=bias)
+    model = keras.Model([inputs, r], y)
+    load_state_dict(model, {f"cc.{k}": v.detach().numpy() for k, v in ref.state_dict().items()})
+    with torch.inference_mode():
+        expected = ref(torch.from_numpy(x), torch.from_numpy(routing)).numpy()
+    out = to_nchw(keras.ops.convert_to_numpy(model([to_format(x, data_format), routing])), data_format)
+    assert out.shape == expected.shape
+    assert relative_error(out, expected) < 1e-5
