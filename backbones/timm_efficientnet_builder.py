@@ -5,7 +5,7 @@ mobilenetv3 modules (registered here and in ``backbones.timm_mobilenetv3``) and 
 
 ``plan`` is the builder's bookkeeping (stride -> dilation past ``output_stride``, channel rounding,
 space-to-depth, SE widths, where features are taken); ``block`` builds one of timm's blocks: ``ds`` / ``dsa``
-(DepthwiseSeparableConv), ``ir`` (InvertedResidual), ``er`` (EdgeResidual), ``cn`` (ConvBnAct), with
+(DepthwiseSeparableConv), ``ir`` (InvertedResidual; CondConvResidual with ``num_experts``: the kit's CondConv2D), ``er`` (EdgeResidual), ``cn`` (ConvBnAct), with
 MixedConv2d kernels (a list of kernel sizes: channels split across them), grouped convs (``group_size``),
 squeeze-excite (timm's ``SqueezeExcite``), anti-aliasing (``blurpc``), TF "SAME" padding (``pad_type='same'``)
 and BatchNorm / GroupNorm / LayerNorm / EvoNorm-S0. Layer names are timm's module paths under ``prefix``.
@@ -71,6 +71,7 @@ class Block:
     pw_act: bool = False
     s2d: int = 0
     drop_path_rate: float = 0.0
+    num_experts: int = 0  # ir: CondConvResidual (its convs CondConv2d with this many experts)
 
 
 def _block_defaults(kind):
@@ -125,8 +126,8 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
                 se_ratio /= 4
             kernel = args.get("kernel_size") if kind == "cn" else args.get("exp_kernel_size" if kind == "er" else "dw_kernel_size")
             noskip = args.get("noskip", False) or kind == "dsa"
-            if args.get("num_experts"):
-                raise NotImplementedError("CondConv blocks (num_experts) are not ported.")
+            if args.get("num_experts") and kind != "ir":
+                raise NotImplementedError(f"CondConv (num_experts) in a {kind!r} block: timm builds it only in 'ir'.")
             block = Block(
                 kind=kind, path=f"blocks.{stage}.{b}", in_chs=in_chs, out_chs=out_chs, stride=stride, dilation=dilation,
                 act=args.get("act_layer") or act, kernel=kernel,
@@ -135,7 +136,7 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
                 force_in_chs=round_channels(args["force_in_chs"], **round_chs) if args.get("force_in_chs") else 0,
                 group_size=args.get("group_size", _block_defaults(kind)), se_ratio=se_ratio,
                 skip=args.get("skip", False) if kind == "cn" else not noskip, pw_act=kind == "dsa", s2d=s2d,
-                drop_path_rate=drop_path_rate * index / total,
+                drop_path_rate=drop_path_rate * index / total, num_experts=args.get("num_experts", 0),
             )
             blocks.append(block)
             if space2depth == 1:
@@ -295,6 +296,40 @@ def _aa_se(net, x, blk, use_aa):
     return net.squeeze_excite(x, f"{blk.path}.se", blk.se_ratio, blk.act) if blk.se_ratio else x
 
 
+def _cond_conv(net, x, routing, filters, kernel, path, num_experts, stride=1, dilation=1, groups=1):
+    """timm's ``create_conv2d(..., num_experts=E)``: a bias-free CondConv2d, timm's padding (TF "SAME" for
+    'same'); its init ``_init_weight_goog``'s: N(0, 2 / fan_out) per expert, fan_out ``kh * kw * out``."""
+    from backbones.layers import cond_conv2d
+
+    init = keras.initializers.RandomNormal(0.0, (2.0 / (kernel * kernel * filters)) ** 0.5)
+    return cond_conv2d(x, routing, filters, kernel, net.name(path), num_experts=num_experts, data_format=net.data_format,
+                       stride=stride, padding=net.padding(kernel, stride, dilation), dilation=dilation if kernel > 1 else 1,
+                       groups=groups, kernel_initializer=init)
+
+
+def _cond_conv_residual(net, x, blk):
+    """timm's CondConvResidual: routing weights ``sigmoid(routing_fn(mean over H, W of the block input))``
+    mix the experts of conv_pw / conv_dw / conv_pwl (CondConv2d); otherwise an InvertedResidual (SE, norms;
+    timm's forward runs no anti-aliasing or space-to-depth here, and none of its CondConv models has them)."""
+    from backbones.layers import Dense, global_avg_pool, torch_default_bias_init, torch_default_init
+
+    if isinstance(blk.kernel, list) or blk.s2d:
+        raise NotImplementedError("CondConv with MixedConv kernels or space-to-depth (timm builds neither)")
+    p, e, fmt = blk.path, blk.num_experts, net.data_format
+    routing = Dense(e, kernel_initializer=torch_default_init(), bias_initializer=torch_default_bias_init(blk.in_chs),
+                    name=net.name(f"{p}.routing_fn"))(global_avg_pool(x, data_format=fmt, keepdims=False))
+    routing = activation(routing, "sigmoid")
+    mid = make_divisible(blk.in_chs * blk.exp_ratio)
+    x = net.norm_act(_cond_conv(net, x, routing, mid, blk.exp_kernel, f"{p}.conv_pw", e), f"{p}.bn1", blk.act)
+    x = _cond_conv(net, x, routing, mid, blk.kernel, f"{p}.conv_dw", e, blk.stride, blk.dilation,
+                   num_groups(blk.group_size, mid))
+    x = net.norm_act(x, f"{p}.bn2", blk.act)
+    if blk.se_ratio:
+        x = net.squeeze_excite(x, f"{p}.se", blk.se_ratio, blk.act)
+    x = _cond_conv(net, x, routing, blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", e)
+    return net.norm_act(x, f"{p}.bn3", None)
+
+
 def block(net, x, blk):
     """One of timm's EfficientNet blocks (``blk`` from ``plan``) on ``x``."""
     p, shortcut, act = blk.path, x, blk.act
@@ -304,7 +339,9 @@ def block(net, x, blk):
     if blk.s2d == 1:
         x, kernel, dw_pad = _space_to_depth(net, x, blk)
         in_chs, use_aa, stride = in_chs * 4, False, blk.stride
-    if blk.kind in ("ds", "dsa"):
+    if blk.num_experts:
+        x = _cond_conv_residual(net, x, blk)
+    elif blk.kind in ("ds", "dsa"):
         x = _aa_se(net, _depthwise(net, x, blk, in_chs, kernel, stride, dw_pad, "bn1"), blk, use_aa)
         x = net.conv_norm_act(x, blk.out_chs, blk.pw_kernel, f"{p}.conv_pw", f"{p}.bn2", act if blk.pw_act else None)
     elif blk.kind == "ir":
@@ -373,8 +410,6 @@ def feature_info(params):
 
 def unported(params):
     """Why timm builds a model of the table in a way not ported here (None: it is ported)."""
-    if any(args.get("num_experts") for runs in params["arch"] for _, args in runs):
-        return "CondConv blocks (per-sample expert kernels, CondConvResidual)"
     if params.get("se") not in (None, "gc"):
         return f"se_layer {params['se']!r} (timm's GlobalContext attention)"
     return None

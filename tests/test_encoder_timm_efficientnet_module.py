@@ -3,9 +3,10 @@ TimmUniversalEncoder.
 
 All backends: tu-test_efficientnet (ConvBnAct with skip, EdgeResidual, InvertedResidual with SE) dilated
 (output_stride 16) channels_first, tu-tf_efficientnet_lite0 (TF "SAME" padding, BN eps 1e-3, ReLU6, fixed stem),
-tu-test_efficientnet_evos (EvoNorm-S0 with and without its non-linearity) channels_first.
+tu-test_efficientnet_evos (EvoNorm-S0 with and without its non-linearity) channels_first,
+tu-efficientnet_cc_b0_4e (CondConvResidual: per-sample expert mixes from timm's random routing_fn) channels_first.
 Torch backend: a sample covering every block type and option (dsa, grouped EdgeResidual, MixedConv,
-pruned widths, force_in_chs, GroupNorm, LayerNorm, GlobalContext; blurpc anti-aliasing on the kit's BlurPool; the kit's
+pruned widths, force_in_chs, GroupNorm, LayerNorm, GlobalContext, CondConv with TF "SAME" padding and dilated (output_stride 16); blurpc anti-aliasing on the kit's BlurPool; the kit's
 GlobalContext on every backend), output_stride 8,
 depths 1 and 3 (timm's EfficientNetFeatures builds every block: those past ``depth`` load but stay dormant),
 the state_dict layout of names outside the parity tests, and for every name the block plan (each block's type, widths, kernels,
@@ -36,10 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
 PORTED = sorted(n for n, e in EFFICIENTNET_MODELS.items() if unported(e["params"]) is None)
-UNPORTED = {
-    "efficientnet_cc_b0_4e", "efficientnet_cc_b0_8e", "efficientnet_cc_b1_8e", "tf_efficientnet_cc_b0_4e",
-    "tf_efficientnet_cc_b0_8e", "tf_efficientnet_cc_b1_8e",
-}
+UNPORTED = set()
 
 
 def randomize_norms(module, seed=0):
@@ -72,7 +70,7 @@ def assert_matches_smp(name, size=(32, 32), data_format="channels_last", tame=Fa
 
 @pytest.mark.parametrize("name, data_format, output_stride", [
     ("tu-test_efficientnet", "channels_first", 16), ("tu-tf_efficientnet_lite0", "channels_last", 32),
-    ("tu-test_efficientnet_evos", "channels_first", 32),
+    ("tu-test_efficientnet_evos", "channels_first", 32), ("tu-efficientnet_cc_b0_4e", "channels_first", 32),
 ])
 def test_features_match_smp(name, data_format, output_stride):
     assert_matches_smp(name, (48, 32), data_format, output_stride=output_stride)
@@ -87,6 +85,7 @@ TORCH_SAMPLE = {
     "tu-efficientnet_es_pruned": "a pruned model's own conv widths, EdgeResidual force_in_chs",
     "tu-test_efficientnet_gn": "GroupNorm (group_size 8)",
     "tu-test_efficientnet_ln": "LayerNorm",
+    "tu-tf_efficientnet_cc_b0_8e": "CondConvResidual (8 experts) with TF 'SAME' padding (dynamic on the strided CondConv2d)",
 }
 
 
@@ -136,7 +135,7 @@ def test_blurpc_is_timms():
 
 
 @pytest.mark.parametrize("name, output_stride", [
-    ("tu-mobilenet_edgetpu_v2_xs", 8),
+    ("tu-mobilenet_edgetpu_v2_xs", 8), ("tu-efficientnet_cc_b1_8e", 16),
 ])
 @torch_only
 def test_dilation_matches_smp(name, output_stride):
@@ -159,7 +158,7 @@ def _meta_layouts(name):
     return ours, {k: tuple(v.shape) for k, v in reference.state_dict().items()}, list(reference.out_channels)
 
 
-@pytest.mark.parametrize("name", ["tu-efficientnet_b0_g8_gn", "tu-mixnet_s", "tu-efficientnet_x_b3"])
+@pytest.mark.parametrize("name", ["tu-efficientnet_b0_g8_gn", "tu-mixnet_s", "tu-efficientnet_x_b3", "tu-tf_efficientnet_cc_b1_8e"])
 @torch_only
 def test_state_dict_layout_matches_smp(name):
     """SMP's tu- encoder's state_dict keys and shapes and out_channels (timm on the meta device), for names
@@ -193,7 +192,7 @@ def _timm_builder_plan(name, timm_module, creator, se_from_exp=False, stem_size=
     kwargs = captured_args(name, timm_module, creator)
     fix_stem, round_fn = kwargs.get("fix_stem", False), kwargs.get("round_chs_fn", timm_builder.round_channels)
     stem = kwargs.get("stem_size", stem_size) if fix_stem else round_fn(kwargs.get("stem_size", stem_size))
-    classes = {c: partial(Recorded, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct")}
+    classes = {c: partial(Recorded, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct", "CondConvResidual")}
     saved = {c: getattr(timm_builder, c) for c in classes}
     try:
         for c, fake in classes.items():
@@ -210,7 +209,7 @@ def _timm_builder_plan(name, timm_module, creator, se_from_exp=False, stem_size=
     return stem, [[m for m in stage] for stage in stages], builder.features
 
 
-KINDS = {"InvertedResidual": "ir", "DepthwiseSeparableConv": "ds", "EdgeResidual": "er", "ConvBnAct": "cn"}
+KINDS = {"InvertedResidual": "ir", "DepthwiseSeparableConv": "ds", "EdgeResidual": "er", "ConvBnAct": "cn", "CondConvResidual": "ir"}
 
 
 def assert_block_plan_matches_timm(name, params, timm_plan):
@@ -226,6 +225,7 @@ def assert_block_plan_matches_timm(name, params, timm_plan):
         for ours, module in zip(ours_stage, their_stage):
             kw = module.kwargs
             assert ours.kind.replace("dsa", "ds") == KINDS[module.kind]
+            assert ours.num_experts == kw.get("num_experts", 0) and (module.kind == "CondConvResidual") == bool(ours.num_experts)
             assert (ours.in_chs, ours.out_chs, ours.stride, ours.dilation) == (kw["in_chs"], kw["out_chs"], kw["stride"], kw["dilation"])
             kernel = kw.get("kernel_size") if ours.kind == "cn" else kw.get("exp_kernel_size" if ours.kind == "er" else "dw_kernel_size")
             assert ours.kernel == kernel and ours.pw_kernel == kw.get("pw_kernel_size", 1)
