@@ -313,3 +313,14 @@ def test_cond_conv2d_matches_timm(kernel, stride, padding, dilation, groups, bia
     out = to_nchw(keras.ops.convert_to_numpy(model([to_format(x, data_format), routing])), data_format)
     assert out.shape == expected.shape
     assert relative_error(out, expected) < 1e-5
+
+
+def test_cond_conv2d_survives_keras_saving(tmp_path):
+    inputs, routing = keras.Input((None, None, 4)), keras.Input((3,))
+    x = L.cond_conv2d(inputs, routing, 4, 3, "cc", num_experts=3, data_format="channels_last", stride=2,
+                      padding=L.TF_SAME, groups=4, use_bias=True)
+    model = keras.Model([inputs, routing], x)
+    model.save(tmp_path / "cc.keras")
+    loaded = keras.saving.load_model(tmp_path / "cc.keras")
+    x, r = image((2, 9, 8, 4)), np.random.default_rng(1).uniform(size=(2, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([x, r])), keras.ops.convert_to_numpy(model([x, r])))
