@@ -287,3 +287,18 @@ def test_pretrained_offline(tmp_path, monkeypatch):
         reference = smp.encoders.get_encoder("tu-test_efficientnet", in_channels=in_channels, depth=depth, weights=True).eval()
         encoder = backbones.get_encoder("tu-test_efficientnet", in_channels=in_channels, depth=depth, weights=True)
         assert_features_match(reference, encoder, image((1, in_channels, 32, 32)), "channels_last")
+
+
+@torch_only
+def test_pretrained_offline_cond_conv(tmp_path, monkeypatch):
+    """A CondConv checkpoint (tf_efficientnet_cc_b0_4e's hub tag: routing_fn, (E, N) expert weights) loads
+    through the real download code from an offline cache, as SMP reads the same cache."""
+    name = "tf_efficientnet_cc_b0_4e"
+    tag = ENCODERS[f"tu-{name}"].pretrained_tag
+    torch.manual_seed(4)
+    model = randomize_batchnorm(timm.create_model(name), 4)
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, f"timm/{name}.{tag}")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(snapshot / "model.safetensors"))
+    reference = smp.encoders.get_encoder(f"tu-{name}", weights=True).eval()
+    encoder = backbones.get_encoder(f"tu-{name}", weights=True)
+    assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
