@@ -7,8 +7,9 @@ mobilenetv3 modules (registered here and in ``backbones.timm_mobilenetv3``) and 
 space-to-depth, SE widths, where features are taken); ``block`` builds one of timm's blocks: ``ds`` / ``dsa``
 (DepthwiseSeparableConv), ``ir`` (InvertedResidual; CondConvResidual with ``num_experts``: the kit's CondConv2D), ``er`` (EdgeResidual), ``cn`` (ConvBnAct), with
 MixedConv2d kernels (a list of kernel sizes: channels split across them), grouped convs (``group_size``),
-squeeze-excite (timm's ``SqueezeExcite``), anti-aliasing (``blurpc``), TF "SAME" padding (``pad_type='same'``)
-and BatchNorm / GroupNorm / LayerNorm / EvoNorm-S0. Layer names are timm's module paths under ``prefix``.
+squeeze-excite (timm's ``SqueezeExcite``), anti-aliasing (``blurpc``, ``avg``), TF "SAME" padding (``pad_type='same'``)
+and BatchNorm / GroupNorm / LayerNorm / EvoNorm-S0; MobileNetV4's ``uir`` (UniversalInvertedResidual) and ``mqa``
+(multi-query MobileAttention) block bodies live in ``backbones.timm_mobilenetv4_blocks``. Layer names are timm's module paths under ``prefix``.
 """
 
 import dataclasses
@@ -29,7 +30,8 @@ DEFAULT_SE = dict(gate="sigmoid", force_act=None, rd_round="round", from_exp=Fal
 
 
 # The conv that ends each block type (its output channels are the block's).
-OUT_CONV = {"ds": "conv_pw", "dsa": "conv_pw", "ir": "conv_pwl", "er": "conv_pwl", "cn": "conv"}
+OUT_CONV = {"ds": "conv_pw", "dsa": "conv_pw", "ir": "conv_pwl", "er": "conv_pwl", "cn": "conv",
+            "uir": "pw_proj.conv", "mqa": "attn.output.proj"}  # uir / mqa: MobileNetV4 (backbones.timm_mobilenetv4_blocks)
 
 
 def make_divisible(value, divisor=8, min_value=None, round_limit=0.9):
@@ -53,14 +55,14 @@ def num_groups(group_size, chs):
 class Block:
     """One block as timm's ``EfficientNetBuilder._make_block`` resolves it."""
 
-    kind: str  # "ds", "dsa", "ir", "er", "cn"
+    kind: str  # "ds", "dsa", "ir", "er", "cn", "uir", "mqa"
     path: str  # timm module path, e.g. "blocks.1.0"
     in_chs: int
     out_chs: int
     stride: int
     dilation: int
     act: str
-    kernel: object = 3  # dw kernel (ds / ir), exp kernel (er), conv kernel (cn): an int or a MixedConv list
+    kernel: object = 3  # dw kernel (ds / ir / mqa), exp kernel (er), conv kernel (cn), dw_mid kernel (uir): an int or a MixedConv list
     exp_kernel: object = 1
     pw_kernel: object = 1
     exp_ratio: float = 1.0
@@ -71,11 +73,12 @@ class Block:
     pw_act: bool = False
     s2d: int = 0
     drop_path_rate: float = 0.0
+    options: dict = dataclasses.field(default_factory=dict)  # uir / mqa: timm_mobilenetv4_blocks.OPTIONS
     num_experts: int = 0  # ir: CondConvResidual (its convs CondConv2d with this many experts)
 
 
 def _block_defaults(kind):
-    return {"ir": 1, "ds": 1, "dsa": 1, "er": 0, "cn": 0}[kind]
+    return {"ir": 1, "ds": 1, "dsa": 1, "er": 0, "cn": 0, "uir": 1, "mqa": 1, "mha": 1}[kind]
 
 
 def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path_rate=0.0):
@@ -125,6 +128,8 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
             if se_ratio and s2d == 1:
                 se_ratio /= 4
             kernel = args.get("kernel_size") if kind == "cn" else args.get("exp_kernel_size" if kind == "er" else "dw_kernel_size")
+            if kind == "uir":
+                kernel = args.get("dw_kernel_size_mid")
             noskip = args.get("noskip", False) or kind == "dsa"
             if args.get("num_experts") and kind != "ir":
                 raise NotImplementedError(f"CondConv (num_experts) in a {kind!r} block: timm builds it only in 'ir'.")
@@ -136,7 +141,7 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
                 force_in_chs=round_channels(args["force_in_chs"], **round_chs) if args.get("force_in_chs") else 0,
                 group_size=args.get("group_size", _block_defaults(kind)), se_ratio=se_ratio,
                 skip=args.get("skip", False) if kind == "cn" else not noskip, pw_act=kind == "dsa", s2d=s2d,
-                drop_path_rate=drop_path_rate * index / total, num_experts=args.get("num_experts", 0),
+                drop_path_rate=drop_path_rate * index / total, options=_mnv4_options(kind, args), num_experts=args.get("num_experts", 0),
             )
             blocks.append(block)
             if space2depth == 1:
@@ -146,6 +151,12 @@ def plan(arch, stem_chs, *, round_chs, act, output_stride=32, se=None, drop_path
             in_chs, index = out_chs, index + 1
         stages.append(blocks)
     return stages, features
+
+
+def _mnv4_options(kind, args):
+    from backbones.timm_mobilenetv4_blocks import OPTIONS
+
+    return {k: args[k] for k in OPTIONS.get(kind, ()) if k in args}
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -191,8 +202,10 @@ class EvoNormS0(keras.layers.Layer):
 class Net:
     """One model's settings while its layers are built (timm's EfficientNet constructor arguments)."""
 
-    def __init__(self, data_format, *, prefix="model", pad_type="", norm=None, aa=None, se=None, widths=None, se_layer=None):
+    def __init__(self, data_format, *, prefix="model", pad_type="", norm=None, aa=None, se=None, widths=None, se_layer=None,
+                 layer_scale=None):
         self.data_format, self.prefix, self.pad_type = data_format, prefix, pad_type
+        self.layer_scale = layer_scale  # MobileNetV4 hybrids' layer_scale_init_value (uir / mqa LayerScale2d)
         self.norm_args = norm or {"kind": "batchnorm", "eps": 1e-5}
         self.aa, self.se, self.widths = aa, {**DEFAULT_SE, **(se or {})}, widths or {}
         self.se_layer = se_layer
@@ -252,9 +265,11 @@ class Net:
         return self.norm_act(self.conv(x, filters, kernel, conv_path, **conv_kwargs), norm_path, act)
 
     def anti_alias(self, x, stride):
-        """timm's ``create_aa('blurpc', stride)``: BlurPool2d with zero padding."""
-        from backbones.layers.pooling import blur_pool
+        """timm's ``create_aa('blurpc', stride)``: BlurPool2d with zero padding; ``'avg'``: nn.AvgPool2d(stride)."""
+        from backbones.layers.pooling import avg_pool, blur_pool
 
+        if self.aa == "avg":
+            return avg_pool(x, stride, stride, data_format=self.data_format)
         return blur_pool(x, stride, data_format=self.data_format, pad_mode="constant")
 
     def squeeze_excite(self, x, path, se_ratio, act):
@@ -353,6 +368,10 @@ def block(net, x, blk):
         x = net.conv_norm_act(x, mid, kernel, f"{p}.conv_exp", f"{p}.bn1", act, stride=stride, dilation=blk.dilation,
                               groups=num_groups(blk.group_size, mid))
         x = net.conv_norm_act(_aa_se(net, x, blk, use_aa), blk.out_chs, blk.pw_kernel, f"{p}.conv_pwl", f"{p}.bn2", None)
+    elif blk.kind in ("uir", "mqa", "mha"):
+        from backbones.timm_mobilenetv4_blocks import mobilenetv4_block
+
+        x = mobilenetv4_block(net, x, blk)
     elif blk.kind == "cn":
         x = net.conv_norm_act(x, blk.out_chs, kernel, f"{p}.conv", f"{p}.bn1", act, stride=stride, dilation=blk.dilation,
                               groups=num_groups(blk.group_size, in_chs))
@@ -376,12 +395,13 @@ def model_plan(params, output_stride=32):
 
 def build_efficientnet_features(x, *, depth, output_stride, data_format, arch, stem_size, stem_kernel_size=3,
                                 fix_stem=False, round_chs=None, pad_type="", act="relu", norm=None, aa=None, se=None,
-                                se_args=None, widths=None):
+                                se_args=None, widths=None, layer_scale_init_value=None):
     """timm's ``EfficientNetFeatures``: [x, the five features of its feature_info], then the last block's output
     (every block is built whatever the depth, as timm builds them)."""
     params = dict(arch=arch, stem_size=stem_size, fix_stem=fix_stem, round_chs=round_chs or {}, act=act, se_args=se_args)
     stages, features = model_plan(params, output_stride)
-    net = Net(data_format, pad_type=pad_type, norm=norm, aa=aa, se=se_args, widths=widths, se_layer=se)
+    net = Net(data_format, pad_type=pad_type, norm=norm, aa=aa, se=se_args, widths=widths, se_layer=se,
+              layer_scale=layer_scale_init_value)
     taps = {(stage, b) for stage, b, _, _ in features}
     outputs = [x]
     x = net.conv_norm_act(x, stem_channels(params), stem_kernel_size, "conv_stem", "bn1", act, stride=2)
