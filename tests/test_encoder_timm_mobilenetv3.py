@@ -13,7 +13,8 @@ MobileNetV4: all backends tu-mobilenetv4_conv_small (cn + uir: ExtraDW, IR, Conv
 tu-mobilenetv4_hybrid_medium (EdgeResidual, uir, multi-query attention with and without kv downsampling,
 LayerScale2d) dilated (output_stride 16) channels_first; torch: the AvgPool (conv_aa_medium) and BlurPool
 (conv_blur_medium, output_stride 16) anti-aliased models, hybrid_large_075 (GELU, 8 heads, fixed-width rounding)
-at output_stride 8, conv_small_035 (fixed stem). The hybrids' LayerScale2d gammas (timm's 1e-5 would hide the
+at output_stride 8, conv_small_035 (fixed stem); hybrid_medium's pretrained loading from an offline hub cache
+(in_channels 1, depth 3) and a .keras round trip of a Unet on it; block plans of the 12 against timm's builder. The hybrids' LayerScale2d gammas (timm's 1e-5 would hide the
 blocks) are set to U(0.05, 0.15) on uir blocks and U(0.5, 1.5) on attention blocks: with U(0.25, 0.75) everywhere
 the random activations grow until attention is so sharp that timm's own float32 forward differs from its float64
 one by 7e-3 of the scale (hybrid_large_075, output_stride 8; ours differs from float64 as much); so set, both stay
@@ -24,15 +25,17 @@ within 1.5e-6, and a 10% change of the attention logits moves the last feature b
 import contextlib
 
 import pytest
+import segmentation_models_pytorch as smp
 import timm
 import torch
+from safetensors.torch import save_file
 
 import backbones
 from backbones.timm_configs.mobilenetv3 import MOBILENETV3_MODELS
 from backbones.registry import ENCODERS
 from backbones.timm_efficientnet_builder import model_plan, stem_channels
 from tests.encoder_conformance import assert_features_match, assert_timm_registry_matches, port_smp_encoder, smp_encoder
-from tests.parity import BACKEND, image
+from tests.parity import BACKEND, image, offline_hub_snapshot
 from tests.test_encoder_timm_efficientnet_module import (
     KINDS, _timm_builder_plan, assert_block_plan_matches_timm, assert_matches_smp, randomize_norms,
 )
@@ -72,17 +75,22 @@ def test_deprecated_timm_names():
     assert_features_match(reference, encoder, image((1, 3, 32, 32)), "channels_last")
 
 
-def assert_mnv4_matches_smp(name, size=(64, 64), data_format="channels_last", output_stride=32):
-    """``assert_matches_smp`` with the LayerScale2d gammas at U(0.05, 0.15) (uir) and U(0.5, 1.5) (attention)."""
+def spread_layer_scales(module, seed=1):
+    """LayerScale2d gammas at U(0.05, 0.15) (uir blocks) and U(0.5, 1.5) (attention blocks); see the module docstring."""
     from timm.models._efficientnet_blocks import MobileAttention, UniversalInvertedResidual
 
-    reference = randomize_norms(smp_encoder(name, weights=None, output_stride=output_stride))
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for m in reference.modules():
+        for m in module.modules():
             if isinstance(m, (MobileAttention, UniversalInvertedResidual)) and hasattr(m.layer_scale, "gamma"):
                 scale = 1.0 if isinstance(m, MobileAttention) else 0.1
                 m.layer_scale.gamma.copy_((torch.rand(m.layer_scale.gamma.shape, generator=gen) + 0.5) * scale)
+    return module
+
+
+def assert_mnv4_matches_smp(name, size=(64, 64), data_format="channels_last", output_stride=32):
+    """``assert_matches_smp`` with the LayerScale2d gammas spread (``spread_layer_scales``)."""
+    reference = spread_layer_scales(randomize_norms(smp_encoder(name, weights=None, output_stride=output_stride)))
     encoder = port_smp_encoder(reference, name, data_format, output_stride=output_stride)
     assert encoder.out_channels == list(reference.out_channels)
     assert encoder.output_stride == reference.output_stride
@@ -103,6 +111,37 @@ def test_mobilenetv4_features_match_smp(name, data_format, output_stride):
 @torch_only
 def test_mobilenetv4_sample_matches_smp(name, output_stride):
     assert_mnv4_matches_smp(name, output_stride=output_stride)
+
+
+@torch_only
+def test_mobilenetv4_pretrained_offline(tmp_path, monkeypatch):
+    """tu-mobilenetv4_hybrid_medium's timm checkpoint (layer_scale gammas, attention, the classifier head's
+    conv_head / norm_head dropped) loads through the real download code from an offline cache, conv_stem adapted
+    to 1 input channel, depth 3, as SMP reads the same cache."""
+    name = "mobilenetv4_hybrid_medium"
+    torch.manual_seed(5)
+    model = spread_layer_scales(randomize_norms(timm.create_model(name), 5))
+    snapshot = offline_hub_snapshot(tmp_path, monkeypatch, f"timm/{name}.{ENCODERS[f'tu-{name}'].pretrained_tag}")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(snapshot / "model.safetensors"))
+    reference = smp.encoders.get_encoder(f"tu-{name}", in_channels=1, depth=3, weights=True).eval()
+    encoder = backbones.get_encoder(f"tu-{name}", in_channels=1, depth=3, weights=True)
+    assert_features_match(reference, encoder, image((1, 1, 64, 64)), "channels_last")
+
+
+@torch_only
+def test_mobilenetv4_keras_round_trip(tmp_path):
+    """A Unet on tu-mobilenetv4_hybrid_medium (attention, layer scale) saved as .keras loads with equal outputs."""
+    import keras
+    import numpy as np
+
+    import keras_seg
+
+    model = keras_seg.create_model("Unet", encoder_name="tu-mobilenetv4_hybrid_medium", encoder_weights=None,
+                                   encoder_depth=4, decoder_channels=(16, 8, 8, 8), classes=2)
+    x = np.transpose(image((1, 3, 64, 64)), (0, 2, 3, 1)) if model.data_format == "channels_last" else image((1, 3, 64, 64))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
 
 
 @contextlib.contextmanager
