@@ -1041,11 +1041,12 @@ def build_parser():
     p.add_argument("--no-check", action="store_true", help="skip comparing the export with the Keras model")
     p.add_argument("--tolerance", type=float, default=None,
                    help="largest |export - keras| accepted (default 1e-3; quantized exports: not checked unless given)")
-    p.add_argument("--quantize", default=None, metavar="{float16,dynamic,int8}",
-                   help="litert: float16 weights, dynamic-range int8, or full int8 (calibrated; float input/output)")
+    p.add_argument("--quantize", default=None, metavar="{float16,dynamic,int8,int8_full}",
+                   help="litert: float16 weights, dynamic-range int8, int8 (calibrated; normalisation statistics "
+                        "in float) or int8_full (every op int8); float input/output")
     p.add_argument("--calibration-data", default=None, metavar="FOLDER",
-                   help="int8: images to calibrate on, a folder or 'synthetic' (default: the run's training data)")
-    p.add_argument("--calibration-samples", type=int, default=100, help="int8: calibration images (default 100)")
+                   help="int8 / int8_full: images to calibrate on, a folder or 'synthetic' (default: the run's training data)")
+    p.add_argument("--calibration-samples", type=int, default=100, help="int8 / int8_full: calibration images (default 100)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing export of the same format at OUTPUT (never anything else)")
     _add_verbose(p)

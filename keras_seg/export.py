@@ -153,16 +153,27 @@ def _write_export(model, path, format, input_size, batch_size, quantize=None, ca
     if backend != "tensorflow" and not native_onnx:
         return _export_in_tensorflow(model, path, format, input_size, batch_size, quantize, calibration)
     signature = input_signature(model, input_size, batch_size)
-    kwargs = {}
-    if format == "litert" and quantize is not None:
-        from keras_seg.quantize import converter_kwargs
-
-        kwargs = converter_kwargs(quantize, calibration)
     if backend == "tensorflow":
         model = _channels_last_graph(model)
-    keras.Model.export(model, path, format=format, input_signature=signature, verbose=False, **kwargs)
+    if format == "litert" and quantize is not None:
+        return _write_quantized(model, path, signature, quantize, calibration, batch_size)
+    keras.Model.export(model, path, format=format, input_signature=signature, verbose=False)
     if native_onnx:
         _drop_noop_squeezes(path)
+    return path
+
+
+def _write_quantized(model, path, signature, quantize, calibration, batch_size):
+    """A quantized .tflite through a SavedModel (Keras's LiteRT route), see ``keras_seg.quantize``."""
+    from keras_seg import quantize as quantization
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved_model = os.path.join(tmp, "saved_model")
+        keras.Model.export(model, saved_model, format="tf_saved_model", input_signature=signature, verbose=False)
+        data = quantization.convert_saved_model(saved_model, quantize, calibration, quantization.statistics_layers(model),
+                                                batch_size)
+    with open(path, "wb") as f:
+        f.write(data)
     return path
 
 

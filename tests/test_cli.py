@@ -345,7 +345,7 @@ def test_export_quantize_bad_input(trained, tmp_path, capsys):
     bare.mkdir()
     shutil.copy(trained / "model.keras", bare / "model.keras")  # no run.json: no training data known
     cases = [
-        ([trained, tmp_path / "q.tflite", "--quantize", "int4"], "--quantize int4: unknown value; valid values are float16, dynamic, int8."),
+        ([trained, tmp_path / "q.tflite", "--quantize", "int4"], "--quantize int4: unknown value; valid values are float16, dynamic, int8, int8_full."),
         ([trained, tmp_path / "q", "--format", "tf_saved_model", "--quantize", "float16"], "--format litert only"),
         ([bare / "model.keras", tmp_path / "q.tflite", "--image-size", 32, "--quantize", "int8"],
          "--quantize int8 needs calibration data: export a run folder"),
