@@ -172,6 +172,17 @@ def test_state_dict_layout_matches_smp(name):
     assert list(ENCODERS[name].out_channels) == out_channels
 
 
+class RecordedBlock(torch.nn.Module):
+    """A stand-in for one of timm's block classes: records its kind and constructor arguments."""
+
+    def __init__(self, kind, **kwargs):
+        super().__init__()
+        self.kind, self.kwargs = kind, kwargs
+
+    def feature_info(self, location):
+        return dict(module="", num_chs=self.kwargs["out_chs"])
+
+
 def _timm_builder_plan(name, timm_module, creator, se_from_exp=False, stem_size=32):
     """What timm's EfficientNetBuilder gives each block of ``name``'s features_only model (its kwargs) and its
     feature_info, from the same constructor arguments, the blocks replaced by recorders (no weights);
@@ -181,18 +192,10 @@ def _timm_builder_plan(name, timm_module, creator, se_from_exp=False, stem_size=
     from timm.models import _efficientnet_builder as timm_builder
     from timm_tables import captured_args
 
-    class Recorded(torch.nn.Module):
-        def __init__(self, kind, **kwargs):
-            super().__init__()
-            self.kind, self.kwargs = kind, kwargs
-
-        def feature_info(self, location):
-            return dict(module="", num_chs=self.kwargs["out_chs"])
-
     kwargs = captured_args(name, timm_module, creator)
     fix_stem, round_fn = kwargs.get("fix_stem", False), kwargs.get("round_chs_fn", timm_builder.round_channels)
     stem = kwargs.get("stem_size", stem_size) if fix_stem else round_fn(kwargs.get("stem_size", stem_size))
-    classes = {c: partial(Recorded, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct", "CondConvResidual")}
+    classes = {c: partial(RecordedBlock, c) for c in ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual", "ConvBnAct", "CondConvResidual")}
     saved = {c: getattr(timm_builder, c) for c in classes}
     try:
         for c, fake in classes.items():

@@ -37,7 +37,7 @@ from backbones.timm_efficientnet_builder import model_plan, stem_channels
 from tests.encoder_conformance import assert_features_match, assert_timm_registry_matches, port_smp_encoder, smp_encoder
 from tests.parity import BACKEND, image, offline_hub_snapshot
 from tests.test_encoder_timm_efficientnet_module import (
-    KINDS, _timm_builder_plan, assert_block_plan_matches_timm, assert_matches_smp, randomize_norms,
+    KINDS, RecordedBlock, _timm_builder_plan, assert_block_plan_matches_timm, assert_matches_smp, randomize_norms,
 )
 
 torch_only = pytest.mark.skipif(BACKEND != "torch", reason="backend-independent or a wider sample: torch backend")
@@ -150,18 +150,10 @@ def _recording_mnv4_blocks():
     ``_timm_builder_plan`` does for the other block classes)."""
     from timm.models import _efficientnet_builder as timm_builder
 
-    class Recorded(torch.nn.Module):
-        def __init__(self, kind, **kwargs):
-            super().__init__()
-            self.kind, self.kwargs = kind, kwargs
-
-        def feature_info(self, location):
-            return dict(module="", num_chs=self.kwargs["out_chs"])
-
     saved = {c: getattr(timm_builder, c) for c in ("UniversalInvertedResidual", "MobileAttention")}
     try:
         for c in saved:
-            setattr(timm_builder, c, lambda c=c, **kw: Recorded(c, **kw))
+            setattr(timm_builder, c, lambda c=c, **kw: RecordedBlock(c, **kw))
         yield
     finally:
         for c, original in saved.items():
