@@ -3,7 +3,7 @@
 For each architecture (default Unet and FPN, resnet18) at 256x256, batch 1:
 
 1. ``keras-seg train`` on the synthetic shapes (a short run, TensorFlow backend);
-2. ``keras-seg export`` to SavedModel, TFLite float32 / float16 / int8 (calibrated on
+2. ``keras-seg export`` to SavedModel, TFLite float32 / float16 / int8 / int8_full (calibrated on
    the run's training images) and ONNX (skipped with the reason when it fails);
 3. the IoU of each on the run's held-out set (``keras-seg evaluate RUN --model X --json``),
    and of the Keras model on each backend;
@@ -28,7 +28,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("torch", "tensorflow", "jax")
-TFLITE = {"tflite_float32": None, "tflite_float16": "float16", "tflite_int8": "int8"}
+TFLITE = {"tflite_float32": None, "tflite_float16": "float16", "tflite_int8": "int8", "tflite_int8_full": "int8_full"}
 
 
 def _env(backend, threads):
