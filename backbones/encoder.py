@@ -3,11 +3,11 @@
 import keras
 
 from backbones import registry
-from backbones.layers import channel_axis, empty_feature, identity, standardize_data_format
+from backbones.layers import ReleasingGraph, channel_axis, empty_feature, identity, standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class Encoder(keras.Model):
+class Encoder(ReleasingGraph, keras.Model):
     """Maps an image batch to ``depth + 1`` features at strides 1, 2, 4, ..., 2**depth.
 
     Attributes: ``out_channels`` (list, one per feature), ``output_stride``

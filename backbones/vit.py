@@ -30,6 +30,7 @@ from keras import ops
 from backbones import registry
 from backbones.encoder import find_dormant_layers
 from backbones.layers import (
+    ReleasingGraph,
     activation,
     channels,
     conv2d,
@@ -353,7 +354,7 @@ def vit_encoder_names():
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class ViTEncoder(keras.Model):
+class ViTEncoder(ReleasingGraph, keras.Model):
     """SMP's TimmViTEncoder: outputs the maps of ``depth`` blocks (at stride ``patch_size``, in the model's
     data format), then, when the model has class / register tokens, those blocks' prefix tokens.
 

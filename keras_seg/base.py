@@ -12,7 +12,7 @@ import keras
 
 from backbones.encoder import find_dormant_layers, get_encoder
 from backbones.registry import get_spec, restored_encoder
-from backbones.layers import spatial_axes, standardize_data_format
+from backbones.layers import ReleasingGraph, spatial_axes, standardize_data_format
 from keras_seg.heads import classification_head, segmentation_head, validate_aux_params
 
 
@@ -20,7 +20,7 @@ class InputShapeError(ValueError, RuntimeError):
     """Input height/width not divisible as the architecture needs (SMP raises RuntimeError)."""
 
 
-class SegmentationModel(keras.Model):
+class SegmentationModel(ReleasingGraph, keras.Model):
     """A functional Keras segmentation model built from SMP-style parts.
 
     Subclasses call ``super().__init__`` with the built ``encoder``, a ``decoder``

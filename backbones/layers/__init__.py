@@ -11,6 +11,7 @@ from backbones.layers.attention import squeeze_excite
 from backbones.layers.channel_ops import SplitChannels, concat_channels, split_channels
 from backbones.layers.cond_conv import CondConv2D, cond_conv2d
 from backbones.layers.conv import Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, conv2d, conv_transpose2d, depthwise_conv2d, separable_conv2d
+from backbones.layers.graph_run import ReleasingGraph
 from backbones.layers.formats import (
     DATA_FORMATS,
     channel_axis,
@@ -48,6 +49,7 @@ from backbones.layers.transformer import (
 from weight_ports.naming import layer_name
 
 __all__ = [
+    "ReleasingGraph",
     "ACTIVATIONS", "BatchNorm", "CondConv2D", "cond_conv2d", "CeilPad", "GroupSoftmax", "SplitChannels", "Conv2D", "Conv2DTranspose", "ConstantPad", "Dense", "DepthwiseConv2D", "conv_transpose2d", "DATA_FORMATS", "DropPath", "NegInfPad", "SamePad", "TF_SAME", "activation",
     "avg_pool", "batch_norm", "channel_axis", "channels", "concat_channels", "conv2d", "depthwise_conv2d", "drop_path",
     "explicit_padding", "global_avg_pool", "group_norm", "group_softmax", "identity", "layer_name", "layer_norm", "layer_norm_2d",
