@@ -73,8 +73,9 @@ def _read_torch(path):
             f"{' (' + detail + ')' if detail else ''}; keras-seg never unpickles Python objects. "
             "Save a state_dict, or convert the file to .safetensors."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {_first_line(e)}") from None
+    except Exception as e:  # torch's weights-only unpickler on garbage: IndexError, KeyError, RuntimeError ...
+        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): "
+                              f"{type(e).__name__}: {_first_line(e)}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

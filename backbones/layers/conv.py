@@ -10,7 +10,7 @@ from keras import ops
 from backbones.layers import torch_paths
 from backbones.layers.formats import channels
 from backbones.layers.initializers import HostDrawnWeights
-from backbones.layers.padding import pad_for_conv
+from backbones.layers.padding import explicit_padding, foldable_padding, pad_for_conv, pad_widths
 
 
 def _add_bias(layer, outputs):
@@ -24,15 +24,50 @@ def _add_bias(layer, outputs):
 @keras.saving.register_keras_serializable(package="keras_seg")
 class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``);
-    on the torch backend, torch's conv2d without Keras's per-call copies (``torch_paths``)."""
+    on the torch backend, torch's conv2d without Keras's per-call copies (``torch_paths``).
+
+    ``explicit_padding=((ph, ph), (pw, pw))`` (with ``padding="valid"``): torch's symmetric zero padding
+    applied by the layer itself, inside torch's conv on the torch backend (no padded copy of the input
+    and of its gradient), an ``ops.pad`` before the valid conv elsewhere (what a ZeroPadding2D did).
+    """
+
+    def __init__(self, *args, explicit_padding=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.explicit_padding = None if explicit_padding is None else _explicit(explicit_padding)
+        if self.explicit_padding is not None and self.padding != "valid":
+            raise ValueError(f"Conv2D: explicit_padding needs padding='valid', got padding={self.padding!r}.")
 
     def call(self, inputs):
         padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
         if padding is not None:
             outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
         else:
+            if self.explicit_padding is not None:
+                inputs = ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
             outputs = self.convolution_op(inputs, self.kernel)
         return _add_bias(self, outputs) if self.use_bias else outputs
+
+    def compute_output_shape(self, input_shape):
+        if self.explicit_padding is not None:
+            input_shape = list(input_shape)
+            axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+            for axis, (before, after) in zip(axes, self.explicit_padding):
+                if input_shape[axis] is not None:
+                    input_shape[axis] += before + after
+        return super().compute_output_shape(tuple(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        if self.explicit_padding is not None:
+            config["explicit_padding"] = [list(p) for p in self.explicit_padding]
+        return config
+
+
+def _explicit(padding):
+    (top, bottom), (left, right) = explicit_padding(padding)
+    if top != bottom or left != right or min(top, left) < 0:
+        raise ValueError(f"Conv2D: explicit_padding must be symmetric and non-negative ((ph, ph), (pw, pw)), got {padding!r}.")
+    return ((int(top), int(top)), (int(left), int(left)))
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -103,16 +138,22 @@ def conv2d(
             x, kernel_size, name, data_format=data_format, stride=stride, padding=padding, dilation=dilation,
             use_bias=use_bias, depthwise_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
-    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    folded = foldable_padding(kernel_size, stride, padding, dilation)  # applied by the Conv2D itself
+    if folded is None:
+        x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    else:
+        keras_padding = "valid"
     if _strided_dilated(stride, dilation):
         x = conv2d(
             x, filters, kernel_size, name, data_format=data_format, dilation=dilation, groups=groups, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+            padding=0 if folded is None else folded,
         )
         return _subsample(x, stride, data_format)
     return Conv2D(
         filters,
         kernel_size,
+        explicit_padding=folded,
         strides=stride,
         padding=keras_padding,
         dilation_rate=dilation,

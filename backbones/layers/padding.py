@@ -70,6 +70,15 @@ def same_padding_equivalent(kernel_size, stride, padding, dilation):
     return stride == 1 and dilation == 1 and kernel_size % 2 == 1 and explicit_padding(padding) == ((half, half),) * 2
 
 
+def foldable_padding(kernel_size, stride, padding, dilation):
+    """torch's explicit ``padding`` as ``((ph, ph), (pw, pw))`` where a conv layer can apply it itself
+    (symmetric, non-zero, not "same"-equivalent), else None (``pad_for_conv``'s handling)."""
+    if padding == TF_SAME or is_zero(padding) or same_padding_equivalent(kernel_size, stride, padding, dilation):
+        return None
+    ph, pw = explicit_padding(padding)
+    return (ph, pw) if ph[0] == ph[1] and pw[0] == pw[1] else None
+
+
 def pad(x, padding, data_format, name=None, kernel_size=1, stride=1, dilation=1, value=0.0):
     """Pad the spatial axes of ``x`` with ``value`` (any form above; "tf_same" needs the
     op's kernel size, stride and dilation)."""
@@ -93,7 +102,8 @@ def pad_for_conv(x, kernel_size, padding, data_format, stride=1, dilation=1, nam
     return pad(x, padding, data_format, name=name, kernel_size=kernel_size, stride=stride, dilation=dilation), "valid"
 
 
-def _widths(data_format, ph, pw):
+def pad_widths(data_format, ph, pw):
+    """``ops.pad``'s widths for padding ``ph`` / ``pw`` ((before, after) each) on the spatial axes."""
     spatial = [tuple(ph), tuple(pw)]
     return [(0, 0)] + (spatial + [(0, 0)] if data_format == "channels_last" else [(0, 0)] + spatial)
 
@@ -109,7 +119,7 @@ class ConstantPad(keras.layers.Layer):
         self.data_format = standardize_data_format(data_format)
 
     def call(self, x):
-        return ops.pad(x, _widths(self.data_format, *self.padding), constant_values=self.value)
+        return ops.pad(x, pad_widths(self.data_format, *self.padding), constant_values=self.value)
 
     def compute_output_shape(self, shape):
         shape = list(shape)
@@ -175,7 +185,7 @@ class CeilPad(keras.layers.Layer):
         ]
 
     def call(self, x):
-        return ops.pad(x, _widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
+        return ops.pad(x, pad_widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
 
     def compute_output_shape(self, shape):
         shape = list(shape)
@@ -213,7 +223,7 @@ class SamePad(keras.layers.Layer):
         return pads
 
     def call(self, x):
-        return ops.pad(x, _widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
+        return ops.pad(x, pad_widths(self.data_format, *self._pads(_spatial_shape(x))), constant_values=self.value)
 
     def compute_output_shape(self, shape):
         shape = list(shape)

@@ -69,10 +69,12 @@ def torch_kernel(layer, kernel):
 
 
 def conv_padding(layer):
-    """torch's ``padding`` for a keras Conv2D: 0 for "valid", the symmetric padding of a stride-1
+    """torch's ``padding`` for a keras Conv2D: 0 for "valid" (the kit's ``explicit_padding`` where set),
+    the symmetric padding of a stride-1
     odd-kernel "same"; None where "same" pads asymmetrically (Keras's own path then)."""
     if layer.padding == "valid":
-        return 0
+        folded = getattr(layer, "explicit_padding", None)
+        return 0 if folded is None else (folded[0][0], folded[1][0])
     if max(layer.strides) == 1 and all(k % 2 for k in layer.kernel_size):
         return tuple(d * (k - 1) // 2 for k, d in zip(layer.kernel_size, layer.dilation_rate))
     return None
