@@ -10,7 +10,7 @@ from keras import ops
 from backbones.layers import torch_paths
 from backbones.layers.formats import channels
 from backbones.layers.initializers import HostDrawnWeights
-from backbones.layers.padding import explicit_padding, foldable_padding, pad_for_conv, pad_widths
+from backbones.layers.padding import explicit_padding, foldable_padding, pad_for_conv, pad_widths, padded_shape
 
 
 def _add_bias(layer, outputs):
@@ -49,12 +49,8 @@ class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
 
     def compute_output_shape(self, input_shape):
         if self.explicit_padding is not None:
-            input_shape = list(input_shape)
-            axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
-            for axis, (before, after) in zip(axes, self.explicit_padding):
-                if input_shape[axis] is not None:
-                    input_shape[axis] += before + after
-        return super().compute_output_shape(tuple(input_shape))
+            input_shape = padded_shape(input_shape, self.explicit_padding, self.data_format)
+        return super().compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()

@@ -19,6 +19,7 @@ import keras
 from keras.src import tree
 from keras.src.backend.common import global_state
 from keras.src.distribution import distribution_lib
+from keras.src.models.functional import unpack_singleton
 
 TORCH = keras.backend.backend() == "torch"
 if TORCH:
@@ -38,7 +39,7 @@ class ReleasingGraph:
             context = global_state.get_global_attribute("current_call_ctx")
             training = None if context is None else context.get_value("training")
         outputs = self._run_through_graph(self._standardize_inputs(inputs), operation_fn=lambda op: _direct(op, training))
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+        return unpack_singleton(outputs)
 
     def _run_through_graph(self, inputs, operation_fn=lambda op: op, call_fn=None):
         if call_fn is not None:  # symbolic runs (output specs at construction): Keras's own

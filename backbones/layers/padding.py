@@ -102,6 +102,15 @@ def pad_for_conv(x, kernel_size, padding, data_format, stride=1, dilation=1, nam
     return pad(x, padding, data_format, name=name, kernel_size=kernel_size, stride=stride, dilation=dilation), "valid"
 
 
+def padded_shape(shape, padding, data_format):
+    """``shape`` with explicit ``padding`` ((top, bottom), (left, right)) added to its known spatial sizes."""
+    shape = list(shape)
+    for axis, (before, after) in zip(spatial_axes(data_format), padding):
+        if shape[axis] is not None:
+            shape[axis] += before + after
+    return tuple(shape)
+
+
 def pad_widths(data_format, ph, pw):
     """``ops.pad``'s widths for padding ``ph`` / ``pw`` ((before, after) each) on the spatial axes."""
     spatial = [tuple(ph), tuple(pw)]
@@ -122,11 +131,7 @@ class ConstantPad(keras.layers.Layer):
         return ops.pad(x, pad_widths(self.data_format, *self.padding), constant_values=self.value)
 
     def compute_output_shape(self, shape):
-        shape = list(shape)
-        for axis, (before, after) in zip(spatial_axes(self.data_format), self.padding):
-            if shape[axis] is not None:
-                shape[axis] += before + after
-        return tuple(shape)
+        return padded_shape(shape, self.padding, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding], "value": self.value, "data_format": self.data_format}
