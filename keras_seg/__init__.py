@@ -9,9 +9,10 @@ from keras_seg import _startup
 
 # Before Keras / TensorFlow are imported: oneDNN CPU kernels (effective when keras_seg is
 # imported before TensorFlow, as the keras-seg command does; TF_ENABLE_ONEDNN_OPTS=0 opts out),
-# triton loaded ahead of TensorFlow (importing it after TensorFlow crashes), and in the
+# XLA's CPU convolutions on Eigen for the JAX backend (before JAX is imported), triton loaded ahead of TensorFlow (importing it after TensorFlow crashes), and in the
 # keras-seg command the backend's start-up log lines held back. See keras_seg/_startup.py.
 _startup.enable_onednn()
+_startup.tune_xla_cpu()
 _startup.preload_triton()
 
 with _startup.quiet_backend_start():

@@ -2,6 +2,12 @@
 
 * TensorFlow's oneDNN CPU kernels are turned on unless ``TF_ENABLE_ONEDNN_OPTS`` is set
   (README, "Choosing a backend").
+* On the JAX backend, XLA's CPU convolutions run on its Eigen kernels rather than YNNPACK
+  (``--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`` added to ``XLA_FLAGS``, jaxlib
+  0.8.1+, unless ``XLA_FLAGS`` already names that option). Measured on a 2-core AMD EPYC, batch 4
+  float32: a 3x3 64->64 conv at 64x64 forward 7 ms vs YNNPACK's 12 ms (torch 5.5 ms), 48->16 at
+  256x256 36 vs 68 ms; Unet-resnet34 256 px forward 0.41 s vs 0.51 s. XLA aborts on a flag it does
+  not know, hence the version check, and only for the JAX backend (TensorFlow parses XLA_FLAGS too).
 * triton is imported first when both it and TensorFlow are installed and TensorFlow is
   not loaded yet: TensorFlow 2.20+ loads its library with RTLD_GLOBAL, and triton
   imported after it binds to TensorFlow's copy of LLVM and crashes the interpreter.
@@ -29,6 +35,40 @@ def enable_onednn():
     # oneDNN trains these models ~1.5x faster on a CPU without AVX-512 (measured: Unet-ResNet18
     # step 0.19 s vs 0.29 s) and is the only TF CPU path for channels_first.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+YNN_CONVOLUTIONS_OFF = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+
+
+def tune_xla_cpu():
+    """Add ``YNN_CONVOLUTIONS_OFF`` to ``XLA_FLAGS`` for the JAX backend (see the module doc); whether it did."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_experimental_ynn_fusion_type" in flags or "jax" in sys.modules or keras_backend() != "jax":
+        return False
+    try:
+        from importlib.metadata import version
+
+        jaxlib = tuple(int(part) for part in version("jaxlib").split(".")[:3])
+    except Exception:  # not installed, or a version string that is not plain numbers
+        return False
+    if jaxlib < (0, 8, 1):
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {YNN_CONVOLUTIONS_OFF}".strip()
+    return True
+
+
+def keras_backend():
+    """The backend Keras will load: ``KERAS_BACKEND``, else keras.json's, else Keras's default."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        import json
+
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def _installed(name):

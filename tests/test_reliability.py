@@ -21,10 +21,10 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 
 
 def run_python(args, unset=(), **env):
-    """``python ARGS`` from the repository root with KERAS_BACKEND=tensorflow and no log-level setting
+    """``python ARGS`` from the repository root with KERAS_BACKEND=tensorflow (unless ``env`` names one) and no log-level setting
     (nor the variables named in ``unset``)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST", *unset)}
-    environ.update(KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT, **env)
+    environ.update({"KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, **env})
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 
@@ -65,3 +65,28 @@ def test_keras_seg_command_hides_tensorflow_log_lines_unless_asked():
     verbose = run_python(["-m", "keras_seg.cli", "list-encoders", "--verbose"])
     assert verbose.returncode == 0 and "resnet18" in verbose.stdout
     assert NATIVE_LOG_LINE.search(verbose.stderr), verbose.stderr  # TF 2.21 logs at import (oneDNN, CUDA probe)
+
+
+# Whether XLA fused a 64x64x64 convolution into YNNPACK, and XLA_FLAGS, after the imports in argv[1].
+YNN_PROBE = """
+import os, sys
+exec(sys.argv[1])
+import jax, jax.numpy as jnp
+x, w = jnp.ones((4, 64, 64, 64)), jnp.ones((3, 3, 64, 64))
+conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+print("__ynn_fusion" in jax.jit(conv).lower(x, w).compile().as_text(), os.environ.get("XLA_FLAGS"))
+"""
+
+
+@pytest.mark.parametrize("imports, backend, flags, expected", [
+    ("import keras_seg", "jax", None, "False --xla_cpu_experimental_ynn_fusion_type=-individual_convolution"),
+    ("", "jax", None, "True None"),  # what keras-seg turns off: XLA's default
+    ("import keras_seg", "jax", "--xla_cpu_experimental_ynn_fusion_type=", "False --xla_cpu_experimental_ynn_fusion_type="),
+    ("import keras_seg", "tensorflow", None, "True None"),  # not for TensorFlow, whose XLA parses the variable too
+])
+def test_import_moves_xla_cpu_convolutions_off_ynnpack_on_jax(imports, backend, flags, expected):
+    pytest.importorskip("jax")
+    env = {"KERAS_BACKEND": backend, **({} if flags is None else {"XLA_FLAGS": flags})}
+    result = run_python(["-c", YNN_PROBE, imports], unset=("XLA_FLAGS",), **env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == expected

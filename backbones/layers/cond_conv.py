@@ -17,6 +17,7 @@ import math
 import keras
 from keras import ops
 
+from backbones.layers.conv import depthwise_conv_op
 from backbones.layers.initializers import HostDrawnWeights
 from backbones.layers.norm import torch_params
 from backbones.layers.padding import pad_for_conv
@@ -76,8 +77,7 @@ class CondConv2D(HostDrawnWeights, keras.layers.Layer):
         strides = 1 if strided_dilated else self.strides
         kernel = ops.cast(self._kernel(), x.dtype)
         if self._depthwise():
-            y = ops.depthwise_conv(x, kernel, strides=strides, padding=self.padding, data_format=self.data_format,
-                                   dilation_rate=self.dilation_rate)
+            y = depthwise_conv_op(x, kernel, strides, self.padding, self.dilation_rate, self.data_format)
         else:
             y = ops.conv(x, kernel, strides=strides, padding=self.padding, data_format=self.data_format,
                          dilation_rate=self.dilation_rate)

@@ -7,7 +7,7 @@ ports their weights: Conv2D (O, I/g, kh, kw) and DepthwiseConv2D (C, 1, kh, kw).
 import keras
 from keras import ops
 
-from backbones.layers import torch_paths
+from backbones.layers import jax_paths, torch_paths
 from backbones.layers.formats import channels
 from backbones.layers.initializers import HostDrawnWeights
 from backbones.layers.padding import explicit_padding, foldable_padding, pad_for_conv, pad_widths, padded_shape
@@ -44,7 +44,11 @@ class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
         else:
             if self.explicit_padding is not None:
                 inputs = ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
-            outputs = self.convolution_op(inputs, self.kernel)
+            outputs = None
+            if self.groups > 1 and jax_paths.enabled():
+                outputs = jax_paths.grouped_conv(self.convolution_op, inputs, self.kernel, self.groups, self.data_format)
+            if outputs is None:
+                outputs = self.convolution_op(inputs, self.kernel)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
     def compute_output_shape(self, input_shape):
@@ -71,10 +75,17 @@ class DepthwiseConv2D(HostDrawnWeights, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` with the exact bias add of ``Conv2D`` above."""
 
     def call(self, inputs):
-        outputs = ops.depthwise_conv(
-            inputs, self.kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate, data_format=self.data_format
-        )
+        outputs = depthwise_conv_op(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.data_format)
         return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+def depthwise_conv_op(x, kernel, strides, padding, dilation_rate, data_format):
+    """``keras.ops.depthwise_conv`` (kernel (kh, kw, C, multiplier)); on the JAX backend's CPU its fast path."""
+    if jax_paths.enabled():
+        outputs = jax_paths.depthwise_conv(x, kernel, strides, padding, dilation_rate, data_format)
+        if outputs is not None:
+            return outputs
+    return ops.depthwise_conv(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate, data_format=data_format)
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -82,7 +93,11 @@ class Conv2DTranspose(HostDrawnWeights, keras.layers.Conv2DTranspose):
     """``keras.layers.Conv2DTranspose`` with the exact bias add of ``Conv2D`` above."""
 
     def call(self, inputs):
-        outputs = ops.conv_transpose(
+        outputs = None
+        if jax_paths.enabled() and self.padding == "valid" and self.output_padding is None and max(self.dilation_rate) == 1:
+            outputs = jax_paths.conv_transpose(inputs, self.kernel, self.strides, self.data_format)
+        if outputs is None:
+            outputs = ops.conv_transpose(
             inputs, self.kernel, strides=list(self.strides), padding=self.padding, output_padding=self.output_padding,
             dilation_rate=self.dilation_rate, data_format=self.data_format,
         )

@@ -2,6 +2,7 @@
 
 import keras
 
+from backbones.layers.conv import depthwise_conv_op
 from backbones.layers.padding import TF_SAME, CeilPad, is_zero, pad, same_padding_equivalent
 
 
@@ -69,7 +70,7 @@ class BlurPool(keras.layers.Layer):
         spatial = [[p, p], [p, p]]
         widths = [[0, 0]] + (spatial + [[0, 0]] if self.data_format == "channels_last" else [[0, 0]] + spatial)
         x = ops.pad(x, widths, mode=self.pad_mode)
-        return ops.depthwise_conv(x, ops.cast(kernel, x.dtype), strides=self.stride, padding="valid", data_format=self.data_format)
+        return depthwise_conv_op(x, ops.cast(kernel, x.dtype), self.stride, "valid", 1, self.data_format)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

@@ -1,0 +1,99 @@
+"""The JAX backend's CPU fast paths (backbones/layers/jax_paths.py) against torch: outputs and gradients
+of the kit's depthwise, grouped and transposed convolutions, both data formats."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+from backbones import layers as L
+from backbones.layers import jax_paths
+from tests.parity import image, relative_error, to_format, to_nchw
+from weight_ports.translate import load_state_dict
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX backend paths")
+
+
+def _keras_and_grads(build, x_nchw, state, data_format, upstream_nchw):
+    """The kit model's output for ``x_nchw`` and the gradients of ``sum(output * upstream)`` with respect
+    to the input and every weight (named as torch's), computed by jax.vjp through the jitted model."""
+    import jax
+
+    c = x_nchw.shape[1]
+    inputs = keras.Input((None, None, c) if data_format == "channels_last" else (c, None, None))
+    model = keras.Model(inputs, build(inputs))
+    load_state_dict(model, {k: v.detach().numpy() for k, v in state.items()})
+    trainable = [v.value for v in model.trainable_variables]
+
+    def forward(x, weights):
+        out, _ = model.stateless_call(weights, [v.value for v in model.non_trainable_variables], x)
+        return out
+
+    x = to_format(x_nchw, data_format)
+    out, vjp = jax.vjp(jax.jit(forward), x, trainable)
+    dx, dweights = vjp(to_format(upstream_nchw, data_format))
+    return to_nchw(out, data_format), to_nchw(dx, data_format), {v.path: np.asarray(d) for v, d in zip(model.trainable_variables, dweights)}
+
+
+def _torch_and_grads(module, x_nchw, upstream_nchw):
+    x = torch.from_numpy(x_nchw).requires_grad_()
+    out = module(x)
+    out.backward(torch.from_numpy(upstream_nchw))
+    return out.detach().numpy(), x.grad.numpy(), {name: p.grad.numpy() for name, p in module.named_parameters()}
+
+
+def _check(build, module, name, x, data_format, kernel_layout):
+    """Forward, input gradient and weight / bias gradients of the kit layer ``name`` equal torch's."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        ref_out = module(torch.from_numpy(x))
+    upstream = image(tuple(ref_out.shape), seed=1) - 0.5
+    ref_out, ref_dx, ref_grads = _torch_and_grads(module, x, upstream)
+    state = {f"{name}.{k}": v for k, v in module.state_dict().items()}
+    out, dx, grads = _keras_and_grads(build, x, state, data_format, upstream)
+    assert relative_error(out, ref_out) < 1e-5
+    assert relative_error(dx, ref_dx) < 1e-5
+    kernel = next(g for path, g in grads.items() if path.endswith("kernel"))
+    assert relative_error(np.transpose(kernel, kernel_layout), ref_grads["weight"]) < 1e-5
+    if "bias" in ref_grads:
+        bias = next(g for path, g in grads.items() if path.endswith("bias"))
+        assert relative_error(bias, ref_grads["bias"]) < 1e-5
+
+
+def test_paths_are_on_for_the_cpu():
+    assert jax_paths.enabled()
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [(3, 1, 1, 1), (3, 2, 1, 1), (5, 2, 2, 1), (3, 1, 2, 2), (4, 2, 1, 1)])
+def test_depthwise_conv_and_gradients_match_torch(kernel, stride, padding, dilation, data_format):
+    module = torch.nn.Conv2d(8, 8, kernel, stride, padding, dilation, groups=8, bias=True)
+    build = lambda t: L.conv2d(t, 8, kernel, "dw", data_format=data_format, stride=stride, padding=padding,  # noqa: E731
+                               dilation=dilation, groups=8)
+    _check(build, module, "dw", image((2, 8, 13, 12)), data_format, (2, 3, 0, 1))  # (kh, kw, C, 1) -> (C, 1, kh, kw)
+
+
+@pytest.mark.parametrize("groups, in_channels, out_channels, stride", [(4, 8, 12, 1), (32, 64, 64, 2), (16, 128, 64, 1), (2, 8, 8, 1)])
+def test_grouped_conv_and_gradients_match_torch(groups, in_channels, out_channels, stride, data_format):
+    module = torch.nn.Conv2d(in_channels, out_channels, 3, stride, 1, groups=groups)
+    build = lambda t: L.conv2d(t, out_channels, 3, "conv", data_format=data_format, stride=stride, padding=1,  # noqa: E731
+                               groups=groups)
+    _check(build, module, "conv", image((2, in_channels, 9, 10)), data_format, (3, 2, 0, 1))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(4, 2, 1), (2, 2, 0), (3, 2, 1), (4, 4, 0), (3, 1, 1), (5, 3, 2)])
+def test_conv_transpose_and_gradients_match_torch(kernel, stride, padding, data_format):
+    module = torch.nn.ConvTranspose2d(6, 5, kernel, stride, padding)
+    build = lambda t: L.conv_transpose2d(t, 5, kernel, "up", data_format=data_format, stride=stride, padding=padding)  # noqa: E731
+    _check(build, module, "up", image((2, 6, 7, 9)), data_format, (3, 2, 0, 1))  # (kh, kw, O, I) -> (I, O, kh, kw)
+
+
+def test_half_precision_depthwise_sums_in_float32():
+    """A bfloat16 depthwise conv is summed in float32 and rounded once (as XLA's conv does)."""
+    import jax.numpy as jnp
+
+    x = jnp.asarray(image((1, 9, 9, 16)), jnp.bfloat16)
+    w = jnp.asarray(image((3, 3, 16, 1), seed=2), jnp.bfloat16)
+    out = jax_paths.depthwise_conv(x, w, 1, "valid", 1, "channels_last")
+    exact = keras.ops.depthwise_conv(x.astype(jnp.float32), w.astype(jnp.float32), 1, "valid")
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(exact.astype(jnp.bfloat16)))
