@@ -69,3 +69,46 @@ def test_unconnected_output_is_refused_as_keras_does():
     z = keras.layers.Dense(2)(y)
     with pytest.raises(ValueError, match="not connected|disconnected|Graph disconnected"):
         Released(inputs=x, outputs=z)
+
+
+class Recorder(keras.layers.Layer):
+    """Identity that records the dtype it was given and the autocast scope it runs in."""
+
+    def call(self, x):
+        from keras.src import backend
+
+        scope = backend.get_autocast_scope()
+        SEEN[self.name] = (keras.backend.standardize_dtype(x.dtype), scope.dtype if scope is not None else None)
+        return x
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "float32"])
+def test_direct_calls_convert_and_autocast_as_keras_call_does(policy):
+    """A mixed-policy model gives its layers the inputs and autocast scopes Keras's ``__call__`` gives them
+    (a float32 layer inside it included), with equal outputs and BatchNorm statistics in both modes."""
+    from backbones import layers as L
+
+    def build(cls):
+        keras.utils.set_random_seed(0)
+        x = keras.Input((6, 6, 3))
+        y = L.conv2d(x, 8, 3, "conv", data_format="channels_last", padding=1)
+        y = L.batch_norm(y, "bn", data_format="channels_last")
+        y = Recorder(name="mixed_layer", dtype=policy)(y)
+        y = Recorder(name="float_layer", dtype="float32")(keras.layers.Dense(2, name="dense", dtype=policy)(y))
+        return cls(inputs=x, outputs=y, dtype=policy)
+
+    x = np.random.RandomState(0).rand(2, 6, 6, 3).astype("float32")
+    results = {}
+    for cls in (keras.Model, Released):
+        model = build(cls)
+        SEEN.clear()
+        outs = [keras.ops.convert_to_numpy(keras.ops.cast(model(x, training=t), "float32")) for t in (True, False)]
+        bn = model.get_layer("bn")
+        results[cls] = (outs, dict(SEEN), keras.ops.convert_to_numpy(bn.moving_variance))
+    (keras_outs, keras_seen, keras_var), (outs, seen, var) = results[keras.Model], results[Released]
+    assert seen == keras_seen
+    if policy == "mixed_bfloat16":
+        assert keras_seen["mixed_layer"] == ("bfloat16", "bfloat16") and keras_seen["float_layer"][0] == "float32"
+    for got, expected in zip(outs, keras_outs):
+        np.testing.assert_allclose(got, expected, rtol=2e-2 if policy != "float32" else 1e-5, atol=1e-2 if policy != "float32" else 1e-6)
+    np.testing.assert_allclose(var, keras_var, rtol=1e-2 if policy != "float32" else 1e-6)

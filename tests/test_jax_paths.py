@@ -97,3 +97,37 @@ def test_half_precision_depthwise_sums_in_float32():
     exact = keras.ops.depthwise_conv(x.astype(jnp.float32), w.astype(jnp.float32), 1, "valid")
     assert out.dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(out), np.asarray(exact.astype(jnp.bfloat16)))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, 2, 0), (3, 1, 1)])
+def test_max_pool_and_gradient_match_torch_with_ties(kernel, stride, padding, data_format):
+    """torch sends a window's gradient to its first maximum (row-major): ties included (values on a coarse grid)."""
+    import jax
+
+    x = np.round(image((2, 3, 11, 12)) * 4) / 4 - 0.5  # many equal values per window
+    module = torch.nn.MaxPool2d(kernel, stride, padding)
+    inputs = keras.Input((None, None, 3) if data_format == "channels_last" else (3, None, None))
+    model = keras.Model(inputs, L.max_pool(inputs, kernel, stride, padding, data_format=data_format))
+    out, vjp = jax.vjp(jax.jit(lambda t: model(t)), to_format(x, data_format))
+    upstream = image(tuple(np.shape(to_nchw(out, data_format))), seed=1) - 0.5
+    (dx,) = vjp(to_format(upstream, data_format))
+    ref_out, ref_dx, _ = _torch_and_grads(module, x, upstream)
+    np.testing.assert_array_equal(to_nchw(out, data_format), ref_out)
+    assert relative_error(to_nchw(dx, data_format), ref_dx) < 1e-6
+
+
+def test_nearest_upsampling_by_integers_matches_torch(data_format):
+    import jax
+
+    from keras_seg.layers.resize import Resize
+
+    x = image((2, 3, 5, 7))
+    layer = Resize("nearest", scale_factor=2, data_format=data_format)
+    out, vjp = jax.vjp(jax.jit(layer), to_format(x, data_format))
+    upstream = image((2, 3, 10, 14), seed=1)
+    (dx,) = vjp(to_format(upstream, data_format))
+    ref = torch.from_numpy(x).requires_grad_()
+    y = torch.nn.functional.interpolate(ref, scale_factor=2, mode="nearest")
+    y.backward(torch.from_numpy(upstream))
+    np.testing.assert_array_equal(to_nchw(out, data_format), y.detach().numpy())
+    assert relative_error(to_nchw(dx, data_format), ref.grad.numpy()) < 1e-6

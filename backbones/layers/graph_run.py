@@ -9,14 +9,16 @@ tensor once the last node that reads it has run. Numerics are unchanged; under t
 graphs) it only shortens Python references.
 
 On the torch backend it also skips, per layer, Keras's ``Layer.__call__`` bookkeeping where that
-bookkeeping does nothing: a built float32 layer (no mixed / quantized policy, no activity regularizer,
-remat, torch hooks or distribution) given float32 tensors without masks gets its ``call`` directly,
-with the ``training`` value Keras would inject. ``__call__`` costs 50-180 us per layer on this CPU
-(its argument-tree walks), 10-30 ms of a Unet-resnet34 forward; every other layer goes through it.
+bookkeeping does nothing but what is repeated here: a built layer with a float policy (float32 or
+mixed; not quantized; no activity regularizer, remat, torch hooks or distribution) given tensors
+without masks gets its ``call`` directly, with what Keras would do around it: floating inputs cast to
+the layer's compute dtype, the autocast scope of a mixed policy entered, and the ``training`` value
+injected. ``__call__`` costs 50-180 us per layer on this CPU (its argument-tree walks), 10-30 ms of a
+Unet-resnet34 forward, which on a GPU is time the kernels wait for; every other layer goes through it.
 """
 
 import keras
-from keras.src import tree
+from keras.src import backend, tree
 from keras.src.backend.common import global_state
 from keras.src.distribution import distribution_lib
 from keras.src.models.functional import unpack_singleton
@@ -96,33 +98,62 @@ def _direct(layer, training):
     inject = accepts and training is not None
     if not _plain(layer):
         return (lambda *args, **kwargs: layer(*args, training=training, **kwargs)) if inject else layer
+    cast_to = layer.input_dtype if layer.autocast and layer._convert_input_args else None
 
     def run(*args, **kwargs):
         if inject:
             kwargs["training"] = training
-        if _plain_tensors(args) and _plain_tensors(kwargs.values()):
+        try:
+            args, kwargs = _converted(args, cast_to), dict(zip(kwargs, _converted(kwargs.values(), cast_to)))
+        except _NotPlain:
+            return layer(*args, **kwargs)
+        scope = _autocast_scope(layer)
+        if scope is None:
             return layer.call(*args, **kwargs)
-        return layer(*args, **kwargs)
+        with scope:
+            return layer.call(*args, **kwargs)
 
     return run
 
 
 def _plain(layer):
-    return (isinstance(layer, keras.layers.Layer) and layer.built and layer.dtype_policy.name == "float32"
-            and getattr(layer, "quantization_mode", None) is None and not layer._remat_mode
-            and layer.activity_regularizer is None and not layer._forward_hooks and not layer._forward_pre_hooks
+    return (isinstance(layer, keras.layers.Layer) and layer.built
+            and isinstance(layer.dtype_policy, keras.DTypePolicy) and layer.dtype_policy.quantization_mode is None
+            and backend.is_float_dtype(layer.compute_dtype) and getattr(layer, "quantization_mode", None) is None
+            and not layer._remat_mode and layer.activity_regularizer is None
+            and not layer._forward_hooks and not layer._forward_pre_hooks
             and not _torch_module._global_forward_hooks and not _torch_module._global_forward_pre_hooks)
 
 
-def _plain_tensors(values):
-    """Every tensor among ``values`` (lists / tuples looked into) a float32 torch tensor without a Keras mask."""
+class _NotPlain(Exception):
+    """An argument ``__call__`` must see: a masked tensor, or a value that is not a tensor or plain constant."""
+
+
+def _converted(values, dtype):
+    """``values`` (lists / tuples looked into) with floating torch tensors cast to ``dtype`` (None: kept),
+    as Keras's ``__call__`` converts them; _NotPlain for anything else it would have to handle."""
+    out = []
     for value in values:
         if isinstance(value, (list, tuple)):
-            if not _plain_tensors(value):
-                return False
+            value = type(value)(_converted(value, dtype))
         elif isinstance(value, torch.Tensor):
-            if value.dtype != torch.float32 or getattr(value, "_keras_mask", None) is not None:
-                return False
+            if getattr(value, "_keras_mask", None) is not None:
+                raise _NotPlain
+            if dtype is not None and value.is_floating_point() and backend.standardize_dtype(value.dtype) != dtype:
+                value = backend.cast(value, dtype)
         elif value is not None and not isinstance(value, (bool, int, float, str)):
-            return False
-    return True
+            raise _NotPlain
+        out.append(value)
+    return out
+
+
+def _autocast_scope(layer):
+    """The autocast scope Keras's ``__call__`` would enter around ``layer.call`` (None: none)."""
+    current = backend.get_autocast_scope()
+    if current is not None:
+        if not layer.autocast:
+            return backend.AutocastScope(None)
+        return backend.AutocastScope(layer.compute_dtype) if current.dtype != layer.compute_dtype else None
+    if layer.compute_dtype != layer.variable_dtype:
+        return backend.AutocastScope(layer.compute_dtype)
+    return None

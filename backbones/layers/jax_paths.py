@@ -8,7 +8,9 @@ Measured on a 2-core AMD EPYC (batch 4, float32), against torch's oneDNN:
 - grouped (ResNeXt's 32 groups), 64x64x128: forward 50-85 ms, backward 5.8 s (torch 16 ms for both);
   groups of 32 channels still 0.8 s backward;
 - transposed (Linknet's 4x4 stride 2), 128x128x32 -> 32: forward 136 ms, backward 720 ms
-  (torch 46 ms for both).
+  (torch 46 ms for both);
+- max-pool backward (ResNet's 3x3 stride 2 at 128x128x64): 55 ms of index arithmetic (torch 3 ms);
+- nearest upsampling by an integer factor (``jnp.repeat``): a gather, and a scatter-add backward.
 
 Here each is rewritten into what XLA's CPU backend does fast, with the same arithmetic:
 
@@ -18,7 +20,10 @@ Here each is rewritten into what XLA's CPU backend does fast, with the same arit
 - ``grouped_conv``: dense convolutions over chunks of about 32 input channels, each with the
   block-diagonal kernel of the groups in it;
 - ``conv_transpose``: one stride-1 convolution whose s*s output phases are interleaved (the
-  sub-pixel form of a stride-s transposed convolution): the gradients are plain convolutions.
+  sub-pixel form of a stride-s transposed convolution): the gradients are plain convolutions;
+- ``max_pool``: the maximum of the window's strided slices, with torch's gradient (all of it to the
+  first maximum of each window, in row-major order) as the same kind of sum as the depthwise one;
+- ``repeat_pixels``: a broadcast and a reshape (whose gradient is a reshape and a sum).
 
 Only on the CPU (on GPUs XLA calls cuDNN, which has none of these problems), and only where the
 arguments are the kit's (float inputs; transposed: "valid", no dilation or output padding).
@@ -234,3 +239,66 @@ def conv_transpose(x, kernel, strides, data_format):
         return y[:, : (x.shape[1] - 1) * sh + kh, : (x.shape[2] - 1) * sw + kw]
     y = y.reshape(n, sh, sw, out_channels, qh, qw).transpose(0, 3, 4, 1, 5, 2).reshape(n, out_channels, qh * sh, qw * sw)
     return y[:, :, : (x.shape[2] - 1) * sh + kh, : (x.shape[3] - 1) * sw + kw]
+
+
+# ----------------------------------------------------------------------------- max-pool, upsampling
+
+
+def max_pool(x, pool_size, strides, data_format):
+    """``keras.ops.max_pool(x, pool_size, strides, padding="valid")``; None for symbolic sizes or non-float input."""
+    if not _static(x) or not jnp.issubdtype(x.dtype, jnp.floating):
+        return None
+    return _max_pool(x, _pair(pool_size), _pair(strides), data_format)
+
+
+def _window_max(x, pool, strides, data_format):
+    h, w, _ = _axes(data_format)
+    out_hw = (_out_size(x.shape[h], pool[0], strides[0], 1), _out_size(x.shape[w], pool[1], strides[1], 1))
+    taps = [_tap(x, i, j, out_hw, strides, (1, 1), data_format) for i in range(pool[0]) for j in range(pool[1])]
+    out = taps[0]
+    for tap in taps[1:]:
+        out = jnp.maximum(out, tap)
+    return out, out_hw
+
+
+if BACKEND:
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+    def _max_pool(x, pool, strides, data_format):
+        return _window_max(x, pool, strides, data_format)[0]
+
+    def _max_pool_fwd(x, pool, strides, data_format):
+        out = _window_max(x, pool, strides, data_format)[0]
+        return out, (x, out)
+
+    def _max_pool_bwd(pool, strides, data_format, residuals, g):
+        x, out = residuals
+        h, w, _ = _axes(data_format)
+        in_hw, out_hw = (x.shape[h], x.shape[w]), (out.shape[h], out.shape[w])
+        taken = jnp.zeros(out.shape, bool)
+        zero = jnp.zeros((), g.dtype)
+        dx = None
+        for i in range(pool[0]):
+            for j in range(pool[1]):
+                hit = (_tap(x, i, j, out_hw, strides, (1, 1), data_format) == out) & ~taken
+                taken = taken | hit
+                term = _untap(jnp.where(hit, g, zero), i, j, in_hw, strides, (1, 1), data_format)
+                dx = term if dx is None else dx + term
+        return (dx,)
+
+    _max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
+def repeat_pixels(x, factors, data_format):
+    """Every pixel repeated ``factors`` (fh, fw) times along height and width (nearest upsampling by
+    integers), as a broadcast and a reshape; None for symbolic sizes."""
+    if not _static(x):
+        return None
+    fh, fw = factors
+    if data_format == "channels_last":
+        n, height, width, c = x.shape
+        y = jnp.broadcast_to(x[:, :, None, :, None, :], (n, height, fh, width, fw, c))
+        return y.reshape(n, height * fh, width * fw, c)
+    n, c, height, width = x.shape
+    y = jnp.broadcast_to(x[:, :, :, None, :, None], (n, c, height, fh, width, fw))
+    return y.reshape(n, c, height * fh, width * fw)

@@ -38,17 +38,18 @@ class BatchNorm(keras.layers.BatchNormalization):
                 if fused is not None:
                     return fused
             return super().call(inputs, training=training, mask=mask)
-        inputs = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        work_dtype = keras.backend.result_type(inputs.dtype, "float32")  # statistics in float32 at least
         count = self.num_batches_tracked + 1
         self.num_batches_tracked.assign(count)
         if self.cumulative:
-            factor = 1.0 / ops.cast(count, inputs.dtype)
+            factor = 1.0 / ops.cast(count, work_dtype)
         else:
             factor = 1.0 - self.momentum
-        if torch_paths.ENABLED:
+        if torch_paths.ENABLED:  # half-precision inputs too: torch's kernel computes in float32 itself
             fused = torch_paths.batch_norm_training(self, inputs, factor)
             if fused is not None:
                 return ops.cast(fused, self.compute_dtype)
+        inputs = ops.cast(inputs, work_dtype)
         mean, variance = _moments(inputs, self._reduction_axes)
         n = 1
         for axis in self._reduction_axes:

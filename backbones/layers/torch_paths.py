@@ -106,10 +106,18 @@ def _fusable(inputs):
             and not torch.compiler.is_compiling() and inputs.ndim >= 2)
 
 
+def _batch_norm_dtypes(layer, inputs):
+    """Whether torch's batch_norm takes these dtypes as Keras computes them: float32 inputs and statistics,
+    or half-precision inputs with float32 statistics (torch then computes in float32 and returns the
+    input's dtype, as Keras's BatchNormalization does for mixed policies)."""
+    stats = layer.moving_mean.value.dtype
+    return stats == torch.float32 and inputs.dtype in (torch.float32, torch.bfloat16, torch.float16)
+
+
 def batch_norm_inference(layer, inputs):
     """An inference-mode ``BatchNorm`` as torch's one ``F.batch_norm`` with the running statistics (Keras
-    computes it in three to four elementwise kernels); float32 only (Keras's own path for mixed policies)."""
-    if not _fusable(inputs) or inputs.dtype != torch.float32 or layer.moving_mean.value.dtype != torch.float32:
+    computes it in three to four elementwise kernels)."""
+    if not _fusable(inputs) or not _batch_norm_dtypes(layer, inputs):
         return None
     axis = layer.axis % inputs.ndim
     x = inputs.movedim(axis, 1) if axis != 1 else inputs
@@ -123,8 +131,8 @@ def batch_norm_training(layer, inputs, momentum):
     """A training-mode ``BatchNorm`` (the kit's) as torch's one fused ``F.batch_norm``: the batch normalised
     with its biased variance, the running statistics updated by torch itself (unbiased variance, torch's
     ``momentum``) on copies that are then assigned, so the Keras variables change as Keras expects.
-    None where the fast path does not apply (symbolic / meta tensors, traced graphs)."""
-    if not _fusable(inputs):
+    None where the fast path does not apply (symbolic / meta tensors, traced graphs, other dtypes)."""
+    if not _fusable(inputs) or not _batch_norm_dtypes(layer, inputs):
         return None
     axis = layer.axis % inputs.ndim
     x = inputs.movedim(axis, 1) if axis != 1 else inputs  # channels_last: a channels_last-strided view

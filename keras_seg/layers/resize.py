@@ -10,7 +10,7 @@ sizes on every backend and exports to SavedModel and TFLite.
 import keras
 from keras import ops
 
-from backbones.layers import spatial_axes, standardize_data_format, torch_paths
+from backbones.layers import jax_paths, spatial_axes, standardize_data_format, torch_paths
 
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 _CUBIC_A = -0.75  # torch's bicubic kernel coefficient
@@ -140,6 +140,9 @@ class Resize(keras.layers.Layer):
             size = None if factor is not None else [int(t) for t in targets]
             return torch_paths.interpolate(x, size, factor, self.mode, self.align_corners, self.data_format)
         if factor is not None and float(factor).is_integer() and self.mode in ("nearest", "nearest-exact"):
+            repeated = jax_paths.repeat_pixels(x, (int(factor),) * 2, self.data_format) if jax_paths.enabled() else None
+            if repeated is not None:
+                return repeated
             for a in axes:
                 x = ops.repeat(x, int(factor), axis=a)
             return x
