@@ -80,6 +80,19 @@ def test_grouped_conv_and_gradients_match_torch(groups, in_channels, out_channel
     _check(build, module, "conv", image((2, in_channels, 9, 10)), data_format, (3, 2, 0, 1))
 
 
+@pytest.mark.parametrize("kernel, dilation", [(3, 6), (3, 12), (5, 3), (3, 8)])
+def test_dilated_conv_over_padding_and_gradients_match_torch(kernel, dilation, data_format):
+    """Dilations whose taps read mostly padding (ASPP on a small map): the tap form, skipping padding."""
+    padding = dilation * (kernel - 1) // 2
+    x = image((2, 6, 10, 9))
+    assert jax_paths.sparse_dilated_conv(
+        to_format(x, data_format), np.zeros((kernel, kernel, 6, 4), "float32"), ((padding, padding),) * 2, dilation,
+        data_format) is not None  # the path applies to these
+    module = torch.nn.Conv2d(6, 4, kernel, 1, padding, dilation)
+    build = lambda t: L.conv2d(t, 4, kernel, "conv", data_format=data_format, padding=padding, dilation=dilation)  # noqa: E731
+    _check(build, module, "conv", x, data_format, (3, 2, 0, 1))
+
+
 @pytest.mark.parametrize("kernel, stride, padding", [(4, 2, 1), (2, 2, 0), (3, 2, 1), (4, 4, 0), (3, 1, 1), (5, 3, 2)])
 def test_conv_transpose_and_gradients_match_torch(kernel, stride, padding, data_format):
     module = torch.nn.ConvTranspose2d(6, 5, kernel, stride, padding)
@@ -116,18 +129,26 @@ def test_max_pool_and_gradient_match_torch_with_ties(kernel, stride, padding, da
     assert relative_error(to_nchw(dx, data_format), ref_dx) < 1e-6
 
 
-def test_nearest_upsampling_by_integers_matches_torch(data_format):
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("target", [2, (15, 21)])  # a scale factor; a reference tensor of 3x the size
+def test_nearest_upsampling_by_integers_matches_torch(mode, target, data_format):
     import jax
 
     from keras_seg.layers.resize import Resize
 
     x = image((2, 3, 5, 7))
-    layer = Resize("nearest", scale_factor=2, data_format=data_format)
-    out, vjp = jax.vjp(jax.jit(layer), to_format(x, data_format))
-    upstream = image((2, 3, 10, 14), seed=1)
+    if isinstance(target, tuple):
+        layer, size = Resize(mode, data_format=data_format), target
+        reference = np.zeros(to_format(np.zeros((1, 1, *target)), data_format).shape, "float32")
+        run = lambda t: layer([t, reference])  # noqa: E731
+    else:
+        layer, size = Resize(mode, scale_factor=target, data_format=data_format), (5 * target, 7 * target)
+        run = layer
+    out, vjp = jax.vjp(jax.jit(run), to_format(x, data_format))
+    upstream = image((2, 3, *size), seed=1)
     (dx,) = vjp(to_format(upstream, data_format))
     ref = torch.from_numpy(x).requires_grad_()
-    y = torch.nn.functional.interpolate(ref, scale_factor=2, mode="nearest")
+    y = torch.nn.functional.interpolate(ref, size=size, mode=mode)
     y.backward(torch.from_numpy(upstream))
     np.testing.assert_array_equal(to_nchw(out, data_format), y.detach().numpy())
     assert relative_error(to_nchw(dx, data_format), ref.grad.numpy()) < 1e-6

@@ -42,12 +42,10 @@ class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
         if padding is not None:
             outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
         else:
-            if self.explicit_padding is not None:
-                inputs = ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
-            outputs = None
-            if self.groups > 1 and jax_paths.enabled():
-                outputs = jax_paths.grouped_conv(self.convolution_op, inputs, self.kernel, self.groups, self.data_format)
+            outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
             if outputs is None:
+                if self.explicit_padding is not None:
+                    inputs = ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
                 outputs = self.convolution_op(inputs, self.kernel)
         return _add_bias(self, outputs) if self.use_bias else outputs
 

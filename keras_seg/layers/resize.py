@@ -139,10 +139,11 @@ class Resize(keras.layers.Layer):
         if torch_paths.ENABLED:
             size = None if factor is not None else [int(t) for t in targets]
             return torch_paths.interpolate(x, size, factor, self.mode, self.align_corners, self.data_format)
-        if factor is not None and float(factor).is_integer() and self.mode in ("nearest", "nearest-exact"):
-            repeated = jax_paths.repeat_pixels(x, (int(factor),) * 2, self.data_format) if jax_paths.enabled() else None
+        if self.mode in ("nearest", "nearest-exact") and jax_paths.enabled():
+            repeated = jax_paths.repeat_pixels(x, _integer_ratios(x, targets, axes), self.data_format)
             if repeated is not None:
                 return repeated
+        if factor is not None and float(factor).is_integer() and self.mode in ("nearest", "nearest-exact"):
             for a in axes:
                 x = ops.repeat(x, int(factor), axis=a)
             return x
@@ -174,6 +175,15 @@ class Resize(keras.layers.Layer):
             "scale_factor": self.scale_factor,
             "data_format": self.data_format,
         }
+
+
+def _integer_ratios(x, targets, axes):
+    """(target / size) per spatial axis where every one is a whole number (nearest resizing is then
+    pixel repetition in torch's both rules), else None."""
+    sizes = [x.shape[a] for a in axes]
+    if not all(isinstance(n, int) and isinstance(t, int) and n > 0 and t % n == 0 for n, t in zip(sizes, targets)):
+        return None
+    return tuple(t // n for n, t in zip(sizes, targets))
 
 
 def _scaled(n, factor):
