@@ -179,18 +179,23 @@ if BACKEND:
         kh, kw = w.shape[:2]
         in_hw, out_hw = (x.shape[h], x.shape[wa]), (g.shape[h], g.shape[wa])
         reduce_axes = tuple(a for a in range(4) if a != c)
-        dx, dw = None, []
-        for i in range(kh):
-            for j in range(kw):
-                placed = _untap(g, i, j, in_hw, strides, dilation, data_format)
-                term = placed * _tap_weight(w, i, j, data_format)
-                dx = term if dx is None else dx + term
-                # stride 1: the reduction over the placed gradient is the fast one on XLA's CPU backend;
-                # strided: over the (smaller) strided slice of the input
-                if strides == (1, 1):
-                    dw.append(jnp.sum(x * placed, axis=reduce_axes))
-                else:
-                    dw.append(jnp.sum(_tap(x, i, j, out_hw, strides, dilation, data_format) * g, axis=reduce_axes))
+        if strides == (1, 1):
+            # input gradient: the forward's tap sum over the gradient padded once, by the flipped kernel;
+            # kernel gradient: one reduction per tap over the zero-placed gradient (the fast reduction form
+            # on XLA's CPU backend; over slices of the input it is ~6x slower)
+            widths = [(0, 0)] * 4
+            widths[h], widths[wa] = ((kh - 1) * dilation[0],) * 2, ((kw - 1) * dilation[1],) * 2
+            dx = _tap_sum(jnp.pad(g, widths), w[::-1, ::-1], strides, dilation, data_format)
+            dw = [jnp.sum(x * _untap(g, i, j, in_hw, strides, dilation, data_format), axis=reduce_axes)
+                  for i in range(kh) for j in range(kw)]
+        else:  # strided: the input gradient as zero-placed gradients, the kernel's over the input's strided slices
+            dx = None
+            for i in range(kh):
+                for j in range(kw):
+                    term = _untap(g, i, j, in_hw, strides, dilation, data_format) * _tap_weight(w, i, j, data_format)
+                    dx = term if dx is None else dx + term
+            dw = [jnp.sum(_tap(x, i, j, out_hw, strides, dilation, data_format) * g, axis=reduce_axes)
+                  for i in range(kh) for j in range(kw)]
         return dx, jnp.stack(dw).reshape(w.shape)
 
     _depthwise.defvjp(_depthwise_fwd, _depthwise_bwd)
