@@ -5,13 +5,19 @@ import math
 import keras
 from keras import ops
 
+from backbones.layers import torch_paths
 from backbones.layers.formats import channel_axis
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
 def gelu(x):
     """torch's exact ``F.gelu``: ``x / 2 * (1 + erf(x / sqrt(2)))``, written with erf as torch computes it
-    (TensorFlow's own exact GELU uses erfc, which ONNX lacks: tf2onnx's file would not load)."""
+    (TensorFlow's own exact GELU uses erfc, which ONNX lacks: tf2onnx's file would not load); torch's own
+    kernel on the torch backend."""
+    if torch_paths.ENABLED:
+        fused = torch_paths.gelu(x)
+        if fused is not None:
+            return fused
     return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
 
 

@@ -73,7 +73,11 @@ class DepthwiseConv2D(HostDrawnWeights, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` with the exact bias add of ``Conv2D`` above."""
 
     def call(self, inputs):
-        outputs = depthwise_conv_op(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.data_format)
+        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
+        if padding is not None:
+            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
+        else:
+            outputs = depthwise_conv_op(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.data_format)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 
@@ -104,7 +108,14 @@ class Conv2DTranspose(HostDrawnWeights, keras.layers.Conv2DTranspose):
 
 @keras.saving.register_keras_serializable(package="keras_seg")
 class Dense(HostDrawnWeights, keras.layers.Dense):
-    """``keras.layers.Dense`` (torch ``nn.Linear``, weight (O, I) as (I, O))."""
+    """``keras.layers.Dense`` (torch ``nn.Linear``, weight (O, I) as (I, O)); torch's ``F.linear`` on the torch backend."""
+
+    def call(self, inputs, training=None):
+        if torch_paths.ENABLED:
+            outputs = torch_paths.linear(self, inputs)
+            if outputs is not None:
+                return outputs
+        return super().call(inputs, training=training)
 
 
 def _strided_dilated(stride, dilation):

@@ -16,7 +16,11 @@ also copies channels_last activations twice per convolution. Here:
   gradient is the same transpose back; under ``torch.no_grad`` (inference) the result is cached
   per layer until the variable changes (its version counter or storage);
 - resizing is torch's ``F.interpolate`` (what SMP calls; ``Resize`` reproduces it with gathers,
-  two index_selects for a nearest upsampling).
+  two index_selects for a nearest upsampling);
+- a Dense layer is torch's ``F.linear`` (one addmm with the bias, the kernel's transpose a view;
+  Keras's is a matmul and a separate add), exact GELU is ``F.gelu`` (one kernel; the kit writes it
+  with erf, three elementwise kernels here). MiT-b0 Segformer forward: 36 -> 29 ms of matrix
+  products, 12 -> 6 ms of GELU.
 
 The convolution arithmetic is torch's own ``F.conv2d``, as in SMP.
 """
@@ -36,18 +40,22 @@ if ENABLED:
         gradient: the inverse."""
 
         @staticmethod
-        def forward(ctx, kernel):
+        def forward(ctx, kernel, depthwise):
             ctx.shape = kernel.shape
-            return _to_torch(kernel)
+            return _to_torch(kernel, depthwise)
 
         @staticmethod
-        def backward(ctx, grad):
-            kh, kw, i, o = ctx.shape  # grad (o, i, kh, kw) -> memory (o, kh, kw, i) -> (kh, kw, i, o)
-            return grad.permute(0, 2, 3, 1).reshape(o, kh * kw * i).t().contiguous().reshape(kh, kw, i, o)
+        def backward(ctx, grad):  # grad (o, i, kh, kw) -> memory (o, kh, kw, i) -> (kh, kw, i, o), the kernel's shape
+            o = grad.shape[0]
+            return grad.permute(0, 2, 3, 1).reshape(o, -1).t().contiguous().reshape(ctx.shape), None
 
 
-def _to_torch(kernel):
+def _to_torch(kernel, depthwise=False):
+    """A Keras conv kernel (kh, kw, in, out) in torch's layout (out, in, kh, kw); a depthwise one
+    (kh, kw, C, multiplier) as torch's (C * multiplier, 1, kh, kw)."""
     kh, kw, i, o = kernel.shape
+    if depthwise:
+        i, o = 1, i * o
     return kernel.reshape(kh * kw * i, o).t().contiguous().reshape(o, kh, kw, i).permute(0, 3, 1, 2)
 
 
@@ -55,15 +63,16 @@ _CACHE = weakref.WeakKeyDictionary()  # layer -> (key, torch-layout kernel), inf
 
 
 def torch_kernel(layer, kernel):
-    """The torch-layout kernel of ``layer`` (``kernel``: its (kh, kw, in, out) tensor), channels_last strides."""
+    """The torch-layout kernel of ``layer`` (``kernel``: its Keras-layout tensor), channels_last strides."""
+    depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
     if torch.is_grad_enabled() and kernel.requires_grad:
-        return _ToTorchKernel.apply(kernel)
+        return _ToTorchKernel.apply(kernel, depthwise)
     if kernel.device.type == "meta" or torch.compiler.is_compiling() or kernel is not layer.kernel.value:
-        return _to_torch(kernel)  # symbolic, traced, or a cast copy (mixed precision)
+        return _to_torch(kernel, depthwise)  # symbolic, traced, or a cast copy (mixed precision)
     key = (kernel.data_ptr(), kernel._version)
     cached = _CACHE.get(layer)
     if cached is None or cached[0] != key:
-        cached = (key, _to_torch(kernel))
+        cached = (key, _to_torch(kernel, depthwise))
         _CACHE[layer] = cached
     return cached[1]
 
@@ -81,7 +90,8 @@ def conv_padding(layer):
 
 
 def conv2d(layer, inputs, kernel, padding):
-    """``layer``'s convolution (a keras Conv2D) of ``inputs`` by ``kernel``, ``padding`` from ``conv_padding``."""
+    """``layer``'s convolution (a keras Conv2D or DepthwiseConv2D) of ``inputs`` by ``kernel``, ``padding``
+    from ``conv_padding``."""
     channels_last = layer.data_format == "channels_last"
     x = inputs.permute(0, 3, 1, 2) if channels_last else inputs.contiguous(memory_format=torch.channels_last)
     weight = torch_kernel(layer, kernel)
@@ -97,6 +107,23 @@ def interpolate(x, size, scale_factor, mode, align_corners, data_format):
     out = F.interpolate(x.permute(0, 3, 1, 2) if channels_last else x, size=size, scale_factor=scale_factor,
                         mode=mode, align_corners=corners)
     return out.permute(0, 2, 3, 1) if channels_last else out
+
+
+def linear(layer, inputs):
+    """A Dense ``layer`` (kernel (in, out)) as ``F.linear``, its activation after; None for symbolic inputs."""
+    if not isinstance(inputs, torch.Tensor) or inputs.device.type == "meta":
+        return None
+    kernel = keras.ops.convert_to_tensor(layer.kernel)  # an autocast copy under a mixed policy
+    bias = None if layer.bias is None else keras.ops.cast(layer.bias, kernel.dtype)
+    out = F.linear(inputs.to(kernel.dtype), kernel.t(), bias)
+    return out if layer.activation is None else layer.activation(out)
+
+
+def gelu(x):
+    """torch's exact ``F.gelu`` of ``x``; None for a symbolic ``x``."""
+    if not isinstance(x, torch.Tensor) or x.device.type == "meta":
+        return None
+    return F.gelu(x)
 
 
 def _fusable(inputs):
