@@ -21,33 +21,23 @@ def _add_bias(layer, outputs):
     return outputs + ops.reshape(ops.cast(layer.bias, outputs.dtype), shape)
 
 
-@keras.saving.register_keras_serializable(package="keras_seg")
-class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``);
-    on the torch backend, torch's conv2d without Keras's per-call copies (``torch_paths``).
-
-    ``explicit_padding=((ph, ph), (pw, pw))`` (with ``padding="valid"``): torch's symmetric zero padding
-    applied by the layer itself, inside torch's conv on the torch backend (no padded copy of the input
-    and of its gradient), an ``ops.pad`` before the valid conv elsewhere (what a ZeroPadding2D did).
-    """
+class FoldedPadding:
+    """Mixin for the kit's conv layers: ``explicit_padding=((ph, ph), (pw, pw))`` (with ``padding="valid"``) is
+    torch's symmetric zero padding applied by the layer itself: inside torch's conv on the torch backend (no
+    padded copy of the input and of its gradient), an ``ops.pad`` before the valid conv elsewhere (what a
+    ZeroPadding2D did)."""
 
     def __init__(self, *args, explicit_padding=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.explicit_padding = None if explicit_padding is None else _explicit(explicit_padding)
         if self.explicit_padding is not None and self.padding != "valid":
-            raise ValueError(f"Conv2D: explicit_padding needs padding='valid', got padding={self.padding!r}.")
+            raise ValueError(f"{type(self).__name__}: explicit_padding needs padding='valid', got padding={self.padding!r}.")
 
-    def call(self, inputs):
-        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
-        if padding is not None:
-            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
-        else:
-            outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
-            if outputs is None:
-                if self.explicit_padding is not None:
-                    inputs = ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
-                outputs = self.convolution_op(inputs, self.kernel)
-        return _add_bias(self, outputs) if self.use_bias else outputs
+    def _padded(self, inputs):
+        """``inputs`` with the explicit padding applied (for Keras's own valid conv)."""
+        if self.explicit_padding is None:
+            return inputs
+        return ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
 
     def compute_output_shape(self, input_shape):
         if self.explicit_padding is not None:
@@ -64,20 +54,39 @@ class Conv2D(HostDrawnWeights, keras.layers.Conv2D):
 def _explicit(padding):
     (top, bottom), (left, right) = explicit_padding(padding)
     if top != bottom or left != right or min(top, left) < 0:
-        raise ValueError(f"Conv2D: explicit_padding must be symmetric and non-negative ((ph, ph), (pw, pw)), got {padding!r}.")
+        raise ValueError(f"explicit_padding must be symmetric and non-negative ((ph, ph), (pw, pw)), got {padding!r}.")
     return ((int(top), int(top)), (int(left), int(left)))
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
-class DepthwiseConv2D(HostDrawnWeights, keras.layers.DepthwiseConv2D):
-    """``keras.layers.DepthwiseConv2D`` with the exact bias add of ``Conv2D`` above."""
+class Conv2D(FoldedPadding, HostDrawnWeights, keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` with a bias add that is right in both data formats (see ``_add_bias``) and
+    ``explicit_padding`` (``FoldedPadding``); torch's conv2d without Keras's per-call copies on the torch
+    backend (``torch_paths``), the JAX CPU paths for grouped and mostly-padding dilated convs (``jax_paths``)."""
 
     def call(self, inputs):
         padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
         if padding is not None:
             outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
         else:
-            outputs = depthwise_conv_op(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.data_format)
+            outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
+            if outputs is None:
+                outputs = self.convolution_op(self._padded(inputs), self.kernel)
+        return _add_bias(self, outputs) if self.use_bias else outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_seg")
+class DepthwiseConv2D(FoldedPadding, HostDrawnWeights, keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` with the exact bias add and ``explicit_padding`` of ``Conv2D`` above;
+    torch's grouped conv2d on the torch backend, the JAX CPU path elsewhere (``depthwise_conv_op``)."""
+
+    def call(self, inputs):
+        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
+        if padding is not None:
+            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
+        else:
+            outputs = depthwise_conv_op(self._padded(inputs), self.kernel, self.strides, self.padding, self.dilation_rate,
+                                        self.data_format)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 
@@ -200,15 +209,21 @@ def depthwise_conv2d(
     bias_initializer="zeros",
 ):
     """torch ``nn.Conv2d(C, C, k, groups=C)`` (one filter per channel) named ``name``."""
-    x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    folded = foldable_padding(kernel_size, stride, padding, dilation)  # applied by the layer itself
+    if folded is None:
+        x, keras_padding = pad_for_conv(x, kernel_size, padding, data_format, stride, dilation, name=f"{name}_pad")
+    else:
+        keras_padding = "valid"
     if _strided_dilated(stride, dilation):
         x = depthwise_conv2d(
             x, kernel_size, name, data_format=data_format, dilation=dilation, use_bias=use_bias,
             depthwise_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+            padding=0 if folded is None else folded,
         )
         return _subsample(x, stride, data_format)
     return DepthwiseConv2D(
         kernel_size,
+        explicit_padding=folded,
         strides=stride,
         padding=keras_padding,
         dilation_rate=dilation,
