@@ -67,11 +67,10 @@ class Conv2D(FoldedPadding, HostDrawnWeights, keras.layers.Conv2D):
     def call(self, inputs):
         padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
         if padding is not None:
-            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
-        else:
-            outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
-            if outputs is None:
-                outputs = self.convolution_op(self._padded(inputs), self.kernel)
+            return torch_paths.conv2d(self, inputs, padding)
+        outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
+        if outputs is None:
+            outputs = self.convolution_op(self._padded(inputs), self.kernel)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 
@@ -83,10 +82,9 @@ class DepthwiseConv2D(FoldedPadding, HostDrawnWeights, keras.layers.DepthwiseCon
     def call(self, inputs):
         padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
         if padding is not None:
-            outputs = torch_paths.conv2d(self, inputs, ops.convert_to_tensor(self.kernel), padding)
-        else:
-            outputs = depthwise_conv_op(self._padded(inputs), self.kernel, self.strides, self.padding, self.dilation_rate,
-                                        self.data_format)
+            return torch_paths.conv2d(self, inputs, padding)
+        outputs = depthwise_conv_op(self._padded(inputs), self.kernel, self.strides, self.padding, self.dilation_rate,
+                                    self.data_format)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 

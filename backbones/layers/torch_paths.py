@@ -89,14 +89,15 @@ def conv_padding(layer):
     return None
 
 
-def conv2d(layer, inputs, kernel, padding):
-    """``layer``'s convolution (a keras Conv2D or DepthwiseConv2D) of ``inputs`` by ``kernel``, ``padding``
-    from ``conv_padding``."""
+def conv2d(layer, inputs, padding):
+    """``layer``'s convolution (a keras Conv2D or DepthwiseConv2D) of ``inputs``, bias included (added by
+    torch's conv itself), ``padding`` from ``conv_padding``."""
     channels_last = layer.data_format == "channels_last"
     x = inputs.permute(0, 3, 1, 2) if channels_last else inputs.contiguous(memory_format=torch.channels_last)
-    weight = torch_kernel(layer, kernel)
+    weight = torch_kernel(layer, keras.ops.convert_to_tensor(layer.kernel))  # an autocast copy under a mixed policy
+    bias = keras.ops.cast(layer.bias, weight.dtype) if layer.use_bias else None
     groups = x.shape[1] // weight.shape[1]
-    out = F.conv2d(x, weight, None, layer.strides, padding, layer.dilation_rate, groups)
+    out = F.conv2d(x, weight, bias, layer.strides, padding, layer.dilation_rate, groups)
     return out.permute(0, 2, 3, 1) if channels_last else out
 
 
