@@ -112,3 +112,18 @@ def test_direct_calls_convert_and_autocast_as_keras_call_does(policy):
     for got, expected in zip(outs, keras_outs):
         np.testing.assert_allclose(got, expected, rtol=2e-2 if policy != "float32" else 1e-5, atol=1e-2 if policy != "float32" else 1e-6)
     np.testing.assert_allclose(var, keras_var, rtol=1e-2 if policy != "float32" else 1e-6)
+
+
+def test_layers_called_with_training_in_the_graph_get_the_callers_value():
+    """A node that carries ``training=`` itself (a DropPath-style call), on a layer that goes through
+    ``__call__`` (an activity regularizer) and on one called directly: the model's training value wins,
+    as in Keras's own run (it used to raise "got multiple values for keyword argument 'training'")."""
+    x = keras.Input((4,))
+    y = keras.layers.Dense(4, activity_regularizer="l2", name="regularized")(x, training=False)
+    y = keras.layers.Dropout(0.5, name="dropout")(y, training=False)
+    model = Released(inputs=x, outputs=y)
+    data = np.ones((2, 4), "float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(data, training=False)),
+                                  keras.ops.convert_to_numpy(keras.Model(inputs=x, outputs=y)(data, training=False)))
+    trained = keras.ops.convert_to_numpy(model(data, training=True))
+    assert (trained == 0).any()  # dropout ran: the caller's training=True reached it

@@ -96,8 +96,8 @@ def _direct(layer, training):
     """``layer``'s call for one node: ``layer.call`` where ``__call__`` would add nothing (module docstring)."""
     accepts = getattr(layer, "_call_has_context_arg", {}).get("training", False)
     inject = accepts and training is not None
-    if not _plain(layer):
-        return (lambda *args, **kwargs: layer(*args, training=training, **kwargs)) if inject else layer
+    if not _plain(layer):  # Keras's __call__, given the training value (over one the node may carry)
+        return (lambda *args, **kwargs: layer(*args, **{**kwargs, "training": training})) if inject else layer
     cast_to = layer.input_dtype if layer.autocast and layer._convert_input_args else None
 
     def run(*args, **kwargs):

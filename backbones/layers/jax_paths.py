@@ -18,8 +18,9 @@ Measured on a 2-core AMD EPYC (batch 4, float32), against torch's oneDNN:
 Here each is rewritten into what XLA's CPU backend does fast, with the same arithmetic:
 
 - ``depthwise_conv``: a sum over the kernel taps of strided slices times per-channel weights (one
-  fused elementwise loop), with a hand-written gradient (the input gradient the same kind of sum on
-  zero-interleaved gradients, the kernel gradient one reduction per tap);
+  fused elementwise loop), with a hand-written gradient (the input gradient the same kind of sum:
+  over the padded gradient by the flipped kernel, or of zero-interleaved gradients for strides; the
+  kernel gradient one reduction per tap);
 - ``grouped_conv``: dense convolutions over chunks of about 32 input channels, each with the
   block-diagonal kernel of the groups in it;
 - ``conv_transpose``: one stride-1 convolution whose s*s output phases are interleaved (the
@@ -37,6 +38,8 @@ arguments are the kit's (float inputs; transposed: "valid", no dilation or outpu
 import functools
 
 import keras
+
+from backbones.layers.padding import same_total
 
 BACKEND = keras.backend.backend() == "jax"
 GROUP_CHUNK = 32  # input channels per dense convolution in grouped_conv (fastest measured: 16-32)
@@ -68,8 +71,7 @@ def _axes(data_format):
 
 def _same_pads(size, kernel, stride, dilation):
     """Keras / TensorFlow "same" padding (before, after) of one spatial axis."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    total = same_total(size, kernel, stride, dilation)
     return total // 2, total - total // 2
 
 
