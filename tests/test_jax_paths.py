@@ -80,17 +80,21 @@ def test_grouped_conv_and_gradients_match_torch(groups, in_channels, out_channel
     _check(build, module, "conv", image((2, in_channels, 9, 10)), data_format, (3, 2, 0, 1))
 
 
+@pytest.mark.parametrize("depthwise", [False, True])
 @pytest.mark.parametrize("kernel, dilation", [(3, 6), (3, 12), (5, 3), (3, 8)])
-def test_dilated_conv_over_padding_and_gradients_match_torch(kernel, dilation, data_format):
+def test_dilated_conv_over_padding_and_gradients_match_torch(kernel, dilation, depthwise, data_format):
     """Dilations whose taps read mostly padding (ASPP on a small map): the tap form, skipping padding."""
-    padding = dilation * (kernel - 1) // 2
-    x = image((2, 6, 10, 9))
+    padding, channels = dilation * (kernel - 1) // 2, 6
+    out = channels if depthwise else 4
+    x = image((2, channels, 10, 9))
     assert jax_paths.sparse_dilated_conv(
-        to_format(x, data_format), np.zeros((kernel, kernel, 6, 4), "float32"), ((padding, padding),) * 2, dilation,
-        data_format) is not None  # the path applies to these
-    module = torch.nn.Conv2d(6, 4, kernel, 1, padding, dilation)
-    build = lambda t: L.conv2d(t, 4, kernel, "conv", data_format=data_format, padding=padding, dilation=dilation)  # noqa: E731
-    _check(build, module, "conv", x, data_format, (3, 2, 0, 1))
+        to_format(x, data_format), np.zeros((kernel, kernel, channels, 1 if depthwise else out), "float32"),
+        ((padding, padding),) * 2, dilation, data_format, depthwise=depthwise) is not None  # the path applies to these
+    groups = channels if depthwise else 1
+    module = torch.nn.Conv2d(channels, out, kernel, 1, padding, dilation, groups=groups)
+    build = lambda t: L.conv2d(t, out, kernel, "conv", data_format=data_format, padding=padding, dilation=dilation,  # noqa: E731
+                               groups=groups)
+    _check(build, module, "conv", x, data_format, (2, 3, 0, 1) if depthwise else (3, 2, 0, 1))
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [(4, 2, 1), (2, 2, 0), (3, 2, 1), (4, 4, 0), (3, 1, 1), (5, 3, 2)])

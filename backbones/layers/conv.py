@@ -77,14 +77,16 @@ class Conv2D(FoldedPadding, HostDrawnWeights, keras.layers.Conv2D):
 @keras.saving.register_keras_serializable(package="keras_seg")
 class DepthwiseConv2D(FoldedPadding, HostDrawnWeights, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` with the exact bias add and ``explicit_padding`` of ``Conv2D`` above;
-    torch's grouped conv2d on the torch backend, the JAX CPU path elsewhere (``depthwise_conv_op``)."""
+    torch's grouped conv2d on the torch backend, the JAX CPU paths (``jax_paths.depthwise_conv2d``)."""
 
     def call(self, inputs):
         padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
         if padding is not None:
             return torch_paths.conv2d(self, inputs, padding)
-        outputs = depthwise_conv_op(self._padded(inputs), self.kernel, self.strides, self.padding, self.dilation_rate,
-                                    self.data_format)
+        outputs = jax_paths.depthwise_conv2d(self, inputs) if jax_paths.enabled() else None
+        if outputs is None:
+            outputs = ops.depthwise_conv(self._padded(inputs), self.kernel, strides=self.strides, padding=self.padding,
+                                         dilation_rate=self.dilation_rate, data_format=self.data_format)
         return _add_bias(self, outputs) if self.use_bias else outputs
 
 

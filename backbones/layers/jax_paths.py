@@ -94,12 +94,32 @@ def conv2d(layer, x):
         if padding is None or max(layer.dilation_rate) == 1 or max(layer.strides) > 1:
             return None
         return sparse_dilated_conv(x, layer.kernel, padding, layer.dilation_rate, layer.data_format)
-    if padding is not None:
-        h, w, _ = _axes(layer.data_format)
-        widths = [(0, 0)] * 4
-        widths[h], widths[w] = padding
-        x = jnp.pad(x, widths)
-    return grouped_conv(layer.convolution_op, x, layer.kernel, layer.groups, layer.data_format)
+    return grouped_conv(layer.convolution_op, _pad_explicit(x, padding, layer.data_format), layer.kernel, layer.groups,
+                        layer.data_format)
+
+
+def _pad_explicit(x, padding, data_format):
+    """``x`` zero-padded by explicit ((top, bottom), (left, right)) ``padding`` (None: as it is)."""
+    if padding is None:
+        return x
+    h, w, _ = _axes(data_format)
+    widths = [(0, 0)] * 4
+    widths[h], widths[w] = padding
+    return jnp.pad(x, widths)
+
+
+def depthwise_conv2d(layer, x):
+    """The kit ``DepthwiseConv2D`` ``layer``'s convolution of ``x`` (before its bias): the tap form that skips
+    padding for a dilated conv with explicit padding mostly read by its taps, else ``depthwise_conv`` of the
+    padded input; None for symbolic sizes or integer inputs."""
+    padding = layer.explicit_padding
+    if padding is not None and max(layer.dilation_rate) > 1 and max(layer.strides) == 1 and layer.kernel.shape[-1] == 1 \
+            and jnp.issubdtype(x.dtype, jnp.floating):
+        out = sparse_dilated_conv(x, layer.kernel, padding, layer.dilation_rate, layer.data_format, depthwise=True)
+        if out is not None:
+            return out
+    return depthwise_conv(_pad_explicit(x, padding, layer.data_format), layer.kernel, layer.strides, layer.padding,
+                          layer.dilation_rate, layer.data_format)
 
 
 # ----------------------------------------------------------------------------- depthwise
@@ -242,11 +262,12 @@ def _block_diagonal(kernel, groups):
 SPARSE_DILATED_MAX_WORK = 0.6  # the tap form where it computes at most this share of the dense conv's products
 
 
-def sparse_dilated_conv(x, kernel, padding, dilation, data_format):
-    """A stride-1 dense conv of ``x`` by ``kernel`` (kh, kw, C, O) with symmetric zero ``padding`` ((ph, ph),
-    (pw, pw)) and ``dilation``, as a sum over the kernel taps of matrix products restricted to the output
-    pixels whose input pixel for that tap lies inside ``x``. None where that would not save at least
-    ``1 - SPARSE_DILATED_MAX_WORK`` of the products, or for symbolic sizes."""
+def sparse_dilated_conv(x, kernel, padding, dilation, data_format, depthwise=False):
+    """A stride-1 conv of ``x`` by ``kernel`` (dense: (kh, kw, C, O); ``depthwise``: (kh, kw, C, 1)) with
+    symmetric zero ``padding`` ((ph, ph), (pw, pw)) and ``dilation``, as a sum over the kernel taps of
+    products (matrix products; per-channel for depthwise) restricted to the output pixels whose input pixel
+    for that tap lies inside ``x``. None where that would not save at least ``1 - SPARSE_DILATED_MAX_WORK``
+    of the products, or for symbolic sizes."""
     if not _static(x):
         return None
     kernel = jnp.asarray(kernel)
@@ -268,7 +289,11 @@ def sparse_dilated_conv(x, kernel, padding, dilation, data_format):
             start, limit = [0] * 4, list(x.shape)
             start[h], limit[h] = o0 + i * dilation[0] - padding[0][0], o1 + i * dilation[0] - padding[0][0]
             start[w], limit[w] = q0 + j * dilation[1] - padding[1][0], q1 + j * dilation[1] - padding[1][0]
-            part = jnp.einsum(spec, lax.slice(x, start, limit), kernel[i, j].astype(x.dtype))
+            taken = lax.slice(x, start, limit)
+            if depthwise:
+                part = taken * _tap_weight(kernel[:, :, :, 0].astype(x.dtype), i, j, data_format)
+            else:
+                part = jnp.einsum(spec, taken, kernel[i, j].astype(x.dtype))
             widths = [(0, 0)] * 4
             widths[h], widths[w] = (o0, out_h - o1), (q0, out_w - q1)
             part = jnp.pad(part, widths)
