@@ -156,3 +156,29 @@ def test_nearest_upsampling_by_integers_matches_torch(mode, target, data_format)
     y.backward(torch.from_numpy(upstream))
     np.testing.assert_array_equal(to_nchw(out, data_format), y.detach().numpy())
     assert relative_error(to_nchw(dx, data_format), ref.grad.numpy()) < 1e-6
+
+
+@pytest.mark.parametrize("mode, align_corners", [("bilinear", False), ("bilinear", True), ("bicubic", False)])
+@pytest.mark.parametrize("target", [2, 0.5, (12, 9)])  # scale factors; a reference tensor's size
+def test_linear_resizing_as_matrices_and_gradients_match_torch(mode, align_corners, target, data_format):
+    """Bilinear / bicubic resizing by interpolation matrices (the gradient a product, not a scatter-add)."""
+    import jax
+
+    from keras_seg.layers.resize import Resize
+
+    x = image((2, 3, 6, 8))
+    if isinstance(target, tuple):
+        layer, size, factor = Resize(mode, align_corners=align_corners, data_format=data_format), target, None
+        reference = np.zeros(to_format(np.zeros((1, 1, *target)), data_format).shape, "float32")
+        run = lambda t: layer([t, reference])  # noqa: E731
+    else:
+        layer, size, factor = Resize(mode, align_corners=align_corners, scale_factor=target, data_format=data_format), None, target
+        run = layer
+    out, vjp = jax.vjp(jax.jit(run), to_format(x, data_format))
+    ref = torch.from_numpy(x).requires_grad_()
+    y = torch.nn.functional.interpolate(ref, size=size, scale_factor=factor, mode=mode, align_corners=align_corners)
+    upstream = image(tuple(y.shape), seed=1)
+    y.backward(torch.from_numpy(upstream))
+    (dx,) = vjp(to_format(upstream, data_format))
+    assert relative_error(to_nchw(out, data_format), y.detach().numpy()) < 1e-6
+    assert relative_error(to_nchw(dx, data_format), ref.grad.numpy()) < 1e-6

@@ -400,3 +400,23 @@ def repeat_pixels(x, factors, data_format):
     n, c, height, width = x.shape
     y = jnp.broadcast_to(x[:, :, :, None, :, None], (n, c, height, fh, width, fw))
     return y.reshape(n, c, height * fh, width * fw)
+
+
+def gather_forward_matrix_backward(forward, matrix, x, axis):
+    """``forward(x)``, a linear map along ``axis`` equal to the product with ``matrix`` (out, in), whose gradient
+    is the product with the transposed matrix (XLA's CPU scatter-add, the gradient of a gather, is slow)."""
+
+    @jax.custom_vjp
+    def apply(t, m):
+        return forward(t)
+
+    def apply_fwd(t, m):
+        return forward(t), m
+
+    def apply_bwd(m, g):
+        letters = "abcd"[: g.ndim]
+        out = letters.replace(letters[axis], "z")
+        return jnp.einsum(f"{letters[axis]}z,{letters}->{out}", m.astype(g.dtype), g), jnp.zeros_like(m)
+
+    apply.defvjp(apply_fwd, apply_bwd)
+    return apply(x, lax.stop_gradient(matrix))

@@ -147,8 +147,10 @@ class Resize(keras.layers.Layer):
             for a in axes:
                 x = ops.repeat(x, int(factor), axis=a)
             return x
+        by_matrix = self.mode in ("bilinear", "bicubic") and jax_paths.enabled() and _static(x, targets, axes)
         for a, t in zip(axes, targets):
-            x = resize_axis(x, a, t, self.mode, self.align_corners, factor)
+            x = resize_by_matrix(x, a, t, self.mode, self.align_corners, factor) if by_matrix else \
+                resize_axis(x, a, t, self.mode, self.align_corners, factor)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -175,6 +177,19 @@ class Resize(keras.layers.Layer):
             "scale_factor": self.scale_factor,
             "data_format": self.data_format,
         }
+
+
+def resize_by_matrix(x, axis, out_size, mode, align_corners=False, scale_factor=None):
+    """``resize_axis`` (JAX on the CPU) whose gradient is a product with the transposed (out, in) interpolation
+    matrix, ``resize_axis`` of the identity, instead of a scatter-add (XLA's CPU scatter-add costs 30-80 ms
+    per FPN upsampling; FPN's JAX training step 1.35-1.40 -> 1.26-1.29 s)."""
+    matrix = resize_axis(ops.eye(x.shape[axis], dtype="float32"), 0, out_size, mode, align_corners, scale_factor)
+    return jax_paths.gather_forward_matrix_backward(
+        lambda t: resize_axis(t, axis, out_size, mode, align_corners, scale_factor), matrix, x, axis)
+
+
+def _static(x, targets, axes):
+    return all(isinstance(x.shape[a], int) and isinstance(t, int) for a, t in zip(axes, targets))
 
 
 def _integer_ratios(x, targets, axes):
