@@ -13,7 +13,8 @@ Measured on a 2-core AMD EPYC (batch 4, float32), against torch's oneDNN:
   512 -> 256): forward 56 ms each, backward 200-380 ms (torch 14-27 ms and 85-92 ms: oneDNN skips
   what reads only padding);
 - max-pool backward (ResNet's 3x3 stride 2 at 128x128x64): 55 ms of index arithmetic (torch 3 ms);
-- nearest upsampling by an integer factor (``jnp.repeat``): a gather, and a scatter-add backward.
+- nearest upsampling by an integer factor (``jnp.repeat``): a gather, and a scatter-add backward;
+- bilinear / bicubic resizing (gathers): a scatter-add backward of 30-80 ms per FPN upsampling.
 
 Here each is rewritten into what XLA's CPU backend does fast, with the same arithmetic:
 
@@ -29,7 +30,9 @@ Here each is rewritten into what XLA's CPU backend does fast, with the same arit
   for that tap is not padding (taps that read only padding are skipped), summed;
 - ``max_pool``: the maximum of the window's strided slices, with torch's gradient (all of it to the
   first maximum of each window, in row-major order) as the same kind of sum as the depthwise one;
-- ``repeat_pixels``: a broadcast and a reshape (whose gradient is a reshape and a sum).
+- ``repeat_pixels``: a broadcast and a reshape (whose gradient is a reshape and a sum);
+- ``gather_forward_matrix_backward``: the resize's gathers forward, its gradient a product with the
+  transposed interpolation matrix.
 
 Only on the CPU (on GPUs XLA calls cuDNN, which has none of these problems), and only where the
 arguments are the kit's (float inputs; transposed: "valid", no dilation or output padding).
