@@ -65,13 +65,7 @@ class Conv2D(FoldedPadding, HostDrawnWeights, keras.layers.Conv2D):
     backend (``torch_paths``), the JAX CPU paths for grouped and mostly-padding dilated convs (``jax_paths``)."""
 
     def call(self, inputs):
-        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
-        if padding is not None:
-            return torch_paths.conv2d(self, inputs, padding)
-        outputs = jax_paths.conv2d(self, inputs) if jax_paths.enabled() else None
-        if outputs is None:
-            outputs = self.convolution_op(self._padded(inputs), self.kernel)
-        return _add_bias(self, outputs) if self.use_bias else outputs
+        return _convolve(self, inputs, jax_paths.conv2d, lambda x: self.convolution_op(x, self.kernel))
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
@@ -80,14 +74,21 @@ class DepthwiseConv2D(FoldedPadding, HostDrawnWeights, keras.layers.DepthwiseCon
     torch's grouped conv2d on the torch backend, the JAX CPU paths (``jax_paths.depthwise_conv2d``)."""
 
     def call(self, inputs):
-        padding = torch_paths.conv_padding(self) if torch_paths.ENABLED else None
-        if padding is not None:
-            return torch_paths.conv2d(self, inputs, padding)
-        outputs = jax_paths.depthwise_conv2d(self, inputs) if jax_paths.enabled() else None
-        if outputs is None:
-            outputs = ops.depthwise_conv(self._padded(inputs), self.kernel, strides=self.strides, padding=self.padding,
-                                         dilation_rate=self.dilation_rate, data_format=self.data_format)
-        return _add_bias(self, outputs) if self.use_bias else outputs
+        return _convolve(self, inputs, jax_paths.depthwise_conv2d, lambda x: ops.depthwise_conv(
+            x, self.kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate,
+            data_format=self.data_format))
+
+
+def _convolve(layer, inputs, jax_path, convolve):
+    """A kit conv layer's call: torch's conv2d on the torch backend, else ``jax_path(layer, inputs)`` (JAX on
+    the CPU; None where it does not apply) or ``convolve`` of the padded inputs; then the exact bias add."""
+    padding = torch_paths.conv_padding(layer) if torch_paths.ENABLED else None
+    if padding is not None:
+        return torch_paths.conv2d(layer, inputs, padding)
+    outputs = jax_path(layer, inputs) if jax_paths.enabled() else None
+    if outputs is None:
+        outputs = convolve(layer._padded(inputs))
+    return _add_bias(layer, outputs) if layer.use_bias else outputs
 
 
 def depthwise_conv_op(x, kernel, strides, padding, dilation_rate, data_format):
