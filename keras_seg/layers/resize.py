@@ -148,9 +148,9 @@ class Resize(keras.layers.Layer):
                 x = ops.repeat(x, int(factor), axis=a)
             return x
         by_matrix = self.mode in ("bilinear", "bicubic") and jax_paths.enabled() and _static(x, targets, axes)
+        resize = resize_by_matrix if by_matrix else resize_axis
         for a, t in zip(axes, targets):
-            x = resize_by_matrix(x, a, t, self.mode, self.align_corners, factor) if by_matrix else \
-                resize_axis(x, a, t, self.mode, self.align_corners, factor)
+            x = resize(x, a, t, self.mode, self.align_corners, factor)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -189,6 +189,7 @@ def resize_by_matrix(x, axis, out_size, mode, align_corners=False, scale_factor=
 
 
 def _static(x, targets, axes):
+    """Whether the sizes along ``axes`` and their ``targets`` are known integers (the matrices need them)."""
     return all(isinstance(x.shape[a], int) and isinstance(t, int) for a, t in zip(axes, targets))
 
 
