@@ -2,13 +2,16 @@
 
 Usage: .venv/bin/python benchmarks/arch_speed.py [--archs unet fpn ...] [--backends torch jax tensorflow]
        [--size 256] [--batch 4] [--repeats 5] [--rounds 1] [--dtype-policy float32|mixed_bfloat16] [--threads N]
+       [--smp-memory-format auto|contiguous|channels_last]
 
 Each side runs in its own process (no other framework's thread pool competes): SMP, then keras-seg
 once per backend, each timing forward (inference) and one training step (Adam: torch's, keras-seg's
 TorchAdam; BCE on logits), best of ``--repeats`` after a warm-up; ``--rounds N`` starts every side N
 times, the sides alternating, and keeps each side's best (on a noisy machine). Prints one table: seconds for SMP and the ratio keras-seg / SMP per
 backend (below 1: keras-seg is faster). When torch sees a GPU everything runs there, SMP at its best
-(channels_last memory format; torch.autocast under a mixed policy). keras-seg uses channels_first on
+(channels_last memory format; torch.autocast under a mixed policy); on the CPU SMP runs as its users run it
+by default (contiguous NCHW), ``--smp-memory-format channels_last`` measures it channels_last there too
+(oneDNN's NHWC kernels: faster for some architectures on some CPUs). keras-seg uses channels_first on
 torch and channels_last on TensorFlow and JAX (each backend's fast layout); ``--data-format`` fixes one.
 """
 
@@ -68,7 +71,7 @@ def run_smp(args, arch):
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     model = getattr(smp, cls)(encoder, encoder_weights=None).to(device)
     x, y = (torch.from_numpy(a).to(device) for a in _inputs(args, size))
-    if device == "cuda":  # SMP at its best on a GPU
+    if args.smp_memory_format == "channels_last" or (args.smp_memory_format == "auto" and device == "cuda"):
         model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
     half = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(args.dtype_policy)
     autocast = (lambda: torch.autocast(device, dtype=half)) if half is not None else contextlib.nullcontext
@@ -137,6 +140,8 @@ def _spawn(args, side, arch):
         cmd += ["--threads", str(args.threads)]
     if args.data_format:
         cmd += ["--data-format", args.data_format]
+    if side == "smp":
+        cmd += ["--smp-memory-format", args.smp_memory_format]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -155,6 +160,8 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="torch threads on every side (0: torch's default)")
     parser.add_argument("--data-format", default=None, choices=("channels_first", "channels_last"))
     parser.add_argument("--dtype-policy", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument("--smp-memory-format", default="auto", choices=("auto", "contiguous", "channels_last"),
+                        help="SMP's memory format (auto: channels_last on a GPU, contiguous on the CPU)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -171,7 +178,8 @@ def main():
         device = device or row[1].get("device")
         rows.append(row)
         print(_format_row(row), flush=True)  # progress
-    print(f"\n{device or '?'}, batch {args.batch}, {args.size}x{args.size} (DPT 224x224), {args.dtype_policy}; "
+    print(f"\n{device or '?'}, batch {args.batch}, {args.size}x{args.size} (DPT 224x224), {args.dtype_policy}, "
+          f"SMP memory format {args.smp_memory_format}; "
           "ratio = keras-seg time / SMP time (forward | train step)")
     header = ["architecture", "SMP fwd s", "SMP train s"] + [f"{b} fwd|train" for b in args.backends]
     print("| " + " | ".join(header) + " |")

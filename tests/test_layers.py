@@ -137,6 +137,50 @@ def test_max_pool_matches_torch(kernel, stride, padding, data_format):
     assert relative_error(out, _torch(ref, x)) < 1e-6
 
 
+def _output_and_input_gradient(fn, x, upstream):
+    """``fn(x)`` and the gradient of ``sum(fn(x) * upstream)`` with respect to ``x``, on the active backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        out, vjp = jax.vjp(fn, x)
+        return out, vjp(upstream)[0]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+        return out, tape.gradient(out, x, output_gradients=tf.convert_to_tensor(upstream))
+    x = torch.tensor(x, requires_grad=True)
+    out = fn(x)
+    out.backward(torch.from_numpy(upstream))
+    return out.detach(), x.grad
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, 2, 1), (3, 1, 1), (5, 2, 2)])
+@pytest.mark.parametrize("after_relu", [False, True])
+def test_padded_max_pool_and_gradient_match_torch(kernel, stride, padding, after_relu, data_format):
+    """The max-pool with its padding folded in (torch's own padded max-pool on the torch backend) gives torch's
+    outputs and input gradients, ties included; after a ReLU with zero padding (``nonnegative=True``)."""
+    x = np.round(image((2, 3, 11, 12)) * 4) / 4 - 0.5  # many equal values per window, some negative
+    c = x.shape[1]
+    inputs = keras.Input((None, None, c) if data_format == "channels_last" else (c, None, None))
+    y = keras.layers.ReLU()(inputs) if after_relu else inputs
+    model = keras.Model(inputs, L.max_pool(y, kernel, stride, padding, data_format=data_format, nonnegative=after_relu))
+    assert not any(isinstance(layer, (keras.layers.ZeroPadding2D, L.padding.ConstantPad)) for layer in model.layers)
+    module = torch.nn.Sequential(*([torch.nn.ReLU()] if after_relu else []), torch.nn.MaxPool2d(kernel, stride, padding))
+    with torch.no_grad():
+        upstream = image(tuple(module(torch.from_numpy(x)).shape), seed=1) - 0.5
+    ref = torch.from_numpy(x).requires_grad_()
+    ref_out = module(ref)
+    ref_out.backward(torch.from_numpy(upstream))
+    out, dx = _output_and_input_gradient(lambda t: model(t), to_format(x, data_format), to_format(upstream, data_format))
+    np.testing.assert_array_equal(to_nchw(out, data_format), ref_out.detach().numpy())
+    assert relative_error(to_nchw(dx, data_format), ref.grad.numpy()) < 1e-6
+
+
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 3, 1), (2, 3, 0)])
 @pytest.mark.parametrize("size", [(15, 16), (16, 13)])
 def test_max_pool_ceil_mode_matches_torch(kernel, stride, padding, size, data_format):

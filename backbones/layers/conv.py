@@ -10,7 +10,7 @@ from keras import ops
 from backbones.layers import jax_paths, torch_paths
 from backbones.layers.formats import channels
 from backbones.layers.initializers import HostDrawnWeights
-from backbones.layers.padding import explicit_padding, foldable_padding, pad_for_conv, pad_widths, padded_shape
+from backbones.layers.padding import FoldedPadding, foldable_padding, pad_for_conv
 
 
 def _add_bias(layer, outputs):
@@ -19,43 +19,6 @@ def _add_bias(layer, outputs):
     adds it along the width: wrong numbers for channels_first. The tensors' own ``+`` is exact."""
     shape = (1, -1, 1, 1) if layer.data_format == "channels_first" else (1, 1, 1, -1)
     return outputs + ops.reshape(ops.cast(layer.bias, outputs.dtype), shape)
-
-
-class FoldedPadding:
-    """Mixin for the kit's conv layers: ``explicit_padding=((ph, ph), (pw, pw))`` (with ``padding="valid"``) is
-    torch's symmetric zero padding applied by the layer itself: inside torch's conv on the torch backend (no
-    padded copy of the input and of its gradient), an ``ops.pad`` before the valid conv elsewhere (what a
-    ZeroPadding2D did)."""
-
-    def __init__(self, *args, explicit_padding=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.explicit_padding = None if explicit_padding is None else _explicit(explicit_padding)
-        if self.explicit_padding is not None and self.padding != "valid":
-            raise ValueError(f"{type(self).__name__}: explicit_padding needs padding='valid', got padding={self.padding!r}.")
-
-    def _padded(self, inputs):
-        """``inputs`` with the explicit padding applied (for Keras's own valid conv)."""
-        if self.explicit_padding is None:
-            return inputs
-        return ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding))
-
-    def compute_output_shape(self, input_shape):
-        if self.explicit_padding is not None:
-            input_shape = padded_shape(input_shape, self.explicit_padding, self.data_format)
-        return super().compute_output_shape(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        if self.explicit_padding is not None:
-            config["explicit_padding"] = [list(p) for p in self.explicit_padding]
-        return config
-
-
-def _explicit(padding):
-    (top, bottom), (left, right) = explicit_padding(padding)
-    if top != bottom or left != right or min(top, left) < 0:
-        raise ValueError(f"explicit_padding must be symmetric and non-negative ((ph, ph), (pw, pw)), got {padding!r}.")
-    return ((int(top), int(top)), (int(left), int(left)))
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")

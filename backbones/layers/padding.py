@@ -242,3 +242,42 @@ class SamePad(keras.layers.Layer):
             **super().get_config(), "kernel_size": self.kernel_size, "stride": self.stride, "dilation": self.dilation,
             "value": self.value, "data_format": self.data_format,
         }
+
+
+class FoldedPadding:
+    """Mixin for the kit's conv and pooling layers: ``explicit_padding=((ph, ph), (pw, pw))`` (with
+    ``padding="valid"``) is torch's symmetric padding applied by the layer itself: inside torch's conv or
+    max-pool on the torch backend (no padded copy of the input and of its gradient), an ``ops.pad`` with
+    ``pad_value`` before the valid op elsewhere (what a ZeroPadding2D / ConstantPad did)."""
+
+    pad_value = 0.0
+
+    def __init__(self, *args, explicit_padding=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.explicit_padding = None if explicit_padding is None else _explicit(explicit_padding)
+        if self.explicit_padding is not None and self.padding != "valid":
+            raise ValueError(f"{type(self).__name__}: explicit_padding needs padding='valid', got padding={self.padding!r}.")
+
+    def _padded(self, inputs):
+        """``inputs`` with the explicit padding applied (for Keras's own valid conv)."""
+        if self.explicit_padding is None:
+            return inputs
+        return ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding), constant_values=self.pad_value)
+
+    def compute_output_shape(self, input_shape):
+        if self.explicit_padding is not None:
+            input_shape = padded_shape(input_shape, self.explicit_padding, self.data_format)
+        return super().compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.explicit_padding is not None:
+            config["explicit_padding"] = [list(p) for p in self.explicit_padding]
+        return config
+
+
+def _explicit(padding):
+    (top, bottom), (left, right) = explicit_padding(padding)
+    if top != bottom or left != right or min(top, left) < 0:
+        raise ValueError(f"explicit_padding must be symmetric and non-negative ((ph, ph), (pw, pw)), got {padding!r}.")
+    return ((int(top), int(top)), (int(left), int(left)))

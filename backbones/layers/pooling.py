@@ -2,9 +2,9 @@
 
 import keras
 
-from backbones.layers import jax_paths
+from backbones.layers import jax_paths, torch_paths
 from backbones.layers.conv import depthwise_conv_op
-from backbones.layers.padding import TF_SAME, CeilPad, is_zero, pad, same_padding_equivalent
+from backbones.layers.padding import TF_SAME, CeilPad, FoldedPadding, explicit_padding, is_zero, pad, same_padding_equivalent
 
 
 def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnegative=False, ceil_mode=False):
@@ -21,20 +21,52 @@ def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnega
             raise ValueError('max_pool: ceil_mode=True takes torch\'s symmetric padding, not "tf_same".')
         x = CeilPad(pool_size, stride, padding, value=value, data_format=data_format)(x)
     elif not is_zero(padding):
+        folded = _symmetric(padding, pool_size)
+        if folded is not None:
+            return MaxPooling2D(pool_size, strides=stride, padding="valid", data_format=data_format, name=name,
+                                explicit_padding=folded, pad_value=value)(x)
         x = pad(x, padding, data_format, kernel_size=pool_size, stride=stride, value=value)
     return MaxPooling2D(pool_size, strides=stride, padding="valid", data_format=data_format, name=name)(x)
 
 
+def _symmetric(padding, pool_size):
+    """``padding`` as ((ph, ph), (pw, pw)) where torch's max-pool takes it (symmetric, at most half the pool),
+    else None."""
+    if padding == TF_SAME:
+        return None
+    (top, bottom), (left, right) = explicit_padding(padding)
+    ph, pw = (pool_size, pool_size) if isinstance(pool_size, int) else tuple(pool_size)
+    if top != bottom or left != right or top > ph // 2 or left > pw // 2:
+        return None
+    return ((top, top), (left, left))
+
+
 @keras.saving.register_keras_serializable(package="keras_seg")
-class MaxPooling2D(keras.layers.MaxPooling2D):
-    """``keras.layers.MaxPooling2D``; on the JAX backend's CPU its fast path (``jax_paths.max_pool``)."""
+class MaxPooling2D(FoldedPadding, keras.layers.MaxPooling2D):
+    """``keras.layers.MaxPooling2D`` with torch's symmetric padding folded in (``explicit_padding``, padded with
+    ``pad_value``: -inf, or 0 for a non-negative input, the same maxima): torch's own padded max-pool on the
+    torch backend (what SMP runs; no padded copy), else a pad and the valid pool, on the JAX backend's CPU
+    through its fast path (``jax_paths.max_pool``)."""
+
+    def __init__(self, *args, pad_value=float("-inf"), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pad_value = float(pad_value)
 
     def call(self, inputs):
+        if self.explicit_padding is not None and torch_paths.ENABLED:
+            return torch_paths.max_pool2d(self, inputs)
+        inputs = self._padded(inputs)
         if self.padding == "valid" and jax_paths.enabled():
             outputs = jax_paths.max_pool(inputs, self.pool_size, self.strides, self.data_format)
             if outputs is not None:
                 return outputs
         return super().call(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.explicit_padding is not None:
+            config["pad_value"] = self.pad_value
+        return config
 
 
 def avg_pool(x, pool_size, stride, padding=0, *, data_format, count_include_pad=True, name=None):

@@ -101,6 +101,16 @@ def conv2d(layer, inputs, padding):
     return out.permute(0, 2, 3, 1) if channels_last else out
 
 
+def max_pool2d(layer, inputs):
+    """A kit MaxPooling2D with folded padding as torch's ``F.max_pool2d(..., padding=p)`` (its implicit -inf
+    padding; the layer's 0 for a non-negative input gives the same maxima, p <= pool // 2 keeps a valid pixel
+    in every window)."""
+    channels_last = layer.data_format == "channels_last"
+    out = F.max_pool2d(inputs.permute(0, 3, 1, 2) if channels_last else inputs, layer.pool_size, layer.strides,
+                       (layer.explicit_padding[0][0], layer.explicit_padding[1][0]))
+    return out.permute(0, 2, 3, 1) if channels_last else out
+
+
 def interpolate(x, size, scale_factor, mode, align_corners, data_format):
     """torch's own ``F.interpolate`` (``size`` or ``scale_factor``), which keras-seg's ``Resize`` mirrors."""
     channels_last = data_format == "channels_last"
