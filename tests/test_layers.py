@@ -282,16 +282,19 @@ def test_split_and_concat_channels_match_torch(data_format, tmp_path):
 def test_kit_layers_survive_keras_saving(tmp_path):
     inputs = keras.Input((None, None, 3))
     x = L.conv2d(inputs, 4, 3, "conv", data_format="channels_last", stride=2, padding=L.TF_SAME)
-    x = L.max_pool(x, 3, 2, 1, data_format="channels_last")
+    x = L.max_pool(x, 3, 2, 1, data_format="channels_last")  # its -inf padding folded into the pool
+    x = L.pad(x, 1, "channels_last", value=-1.0)
     x = L.max_pool(x, 3, 2, data_format="channels_last", ceil_mode=True)
     x = L.group_softmax(x, 2, data_format="channels_last")
     x = L.drop_path(x, 0.1)
     model = keras.Model(inputs, x)
     model.save(tmp_path / "kit.keras")
     loaded = keras.saving.load_model(tmp_path / "kit.keras")
-    x = image((1, 17, 18, 3))
+    x = image((1, 17, 18, 3)) - 0.5
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
     assert {type(layer).__name__ for layer in loaded.layers} >= {"SamePad", "ConstantPad", "CeilPad", "GroupSoftmax", "DropPath"}
+    padded_pool = next(layer for layer in loaded.layers if getattr(layer, "explicit_padding", None) is not None)
+    assert (padded_pool.explicit_padding, padded_pool.pad_value) == (((1, 1), (1, 1)), float("-inf"))
 
 
 RANDOM_INITIALIZERS = [
