@@ -73,7 +73,14 @@ def same_padding_equivalent(kernel_size, stride, padding, dilation):
 def foldable_padding(kernel_size, stride, padding, dilation):
     """torch's explicit ``padding`` as ``((ph, ph), (pw, pw))`` where a conv layer can apply it itself
     (symmetric, non-zero, not "same"-equivalent), else None (``pad_for_conv``'s handling)."""
-    if padding == TF_SAME or is_zero(padding) or same_padding_equivalent(kernel_size, stride, padding, dilation):
+    if is_zero(padding) or same_padding_equivalent(kernel_size, stride, padding, dilation):
+        return None
+    return symmetric_padding(padding)
+
+
+def symmetric_padding(padding):
+    """``padding`` as ``((ph, ph), (pw, pw))`` where it is torch's symmetric kind, else None ("tf_same", uneven)."""
+    if padding == TF_SAME:
         return None
     ph, pw = explicit_padding(padding)
     return (ph, pw) if ph[0] == ph[1] and pw[0] == pw[1] else None
@@ -259,7 +266,7 @@ class FoldedPadding:
             raise ValueError(f"{type(self).__name__}: explicit_padding needs padding='valid', got padding={self.padding!r}.")
 
     def _padded(self, inputs):
-        """``inputs`` with the explicit padding applied (for Keras's own valid conv)."""
+        """``inputs`` with the explicit padding applied (for Keras's own valid op)."""
         if self.explicit_padding is None:
             return inputs
         return ops.pad(inputs, pad_widths(self.data_format, *self.explicit_padding), constant_values=self.pad_value)

@@ -4,7 +4,7 @@ import keras
 
 from backbones.layers import jax_paths, torch_paths
 from backbones.layers.conv import depthwise_conv_op
-from backbones.layers.padding import TF_SAME, CeilPad, FoldedPadding, explicit_padding, is_zero, pad, same_padding_equivalent
+from backbones.layers.padding import TF_SAME, CeilPad, FoldedPadding, is_zero, pad, same_padding_equivalent, symmetric_padding
 
 
 def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnegative=False, ceil_mode=False):
@@ -32,13 +32,9 @@ def max_pool(x, pool_size, stride, padding=0, *, data_format, name=None, nonnega
 def _symmetric(padding, pool_size):
     """``padding`` as ((ph, ph), (pw, pw)) where torch's max-pool takes it (symmetric, at most half the pool),
     else None."""
-    if padding == TF_SAME:
-        return None
-    (top, bottom), (left, right) = explicit_padding(padding)
-    ph, pw = (pool_size, pool_size) if isinstance(pool_size, int) else tuple(pool_size)
-    if top != bottom or left != right or top > ph // 2 or left > pw // 2:
-        return None
-    return ((top, top), (left, left))
+    folded = symmetric_padding(padding)
+    kh, kw = (pool_size, pool_size) if isinstance(pool_size, int) else tuple(pool_size)
+    return folded if folded is not None and folded[0][0] <= kh // 2 and folded[1][0] <= kw // 2 else None
 
 
 @keras.saving.register_keras_serializable(package="keras_seg")
